@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from . import services
+from .models import (
+    Category,
+    CustomerProfile,
+    EmailPreference,
+    ExpertProfile,
+    Notification,
+    SupportRequest,
+    User,
+)
+
+
+class CustomerProfileInline(admin.StackedInline):
+    model = CustomerProfile
+    can_delete = False
+    extra = 0
+
+
+class ExpertProfileInline(admin.StackedInline):
+    model = ExpertProfile
+    fk_name = "user"
+    can_delete = False
+    extra = 0
+    filter_horizontal = ["categories"]
+    readonly_fields = ["verified_at", "verified_by"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "display_name", "is_staff", "is_active", "date_joined"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+    search_fields = ["email", "display_name"]
+    readonly_fields = ["unread_notifications", "last_login", "date_joined"]
+    fieldsets = (
+        (None, {"fields": ("email", "password", "display_name", "timezone")}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Activity", {"fields": ("last_login", "date_joined", "unread_notifications")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    inlines = [CustomerProfileInline, ExpertProfileInline]
+
+
+@admin.register(ExpertProfile)
+class ExpertProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "headline", "verified_at", "payout_level_bp", "premium_tool_enabled"]
+    list_filter = [
+        "categories",
+        "premium_tool_enabled",
+        ("verified_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["user__email", "user__display_name", "headline"]
+    filter_horizontal = ["categories"]
+    readonly_fields = ["verified_at", "verified_by"]
+    autocomplete_fields = ["user"]
+    actions = ["verify"]
+
+    @admin.action(description="Verify the selected experts")
+    def verify(self, request: HttpRequest, queryset: QuerySet[ExpertProfile]) -> None:
+        done = 0
+        for profile in queryset.prefetch_related("categories"):
+            try:
+                services.expert_verify(
+                    user=profile.user,
+                    staff=request.user,  # type: ignore[arg-type]
+                    categories=list(profile.categories.all()),
+                )
+                done += 1
+            except Exception as exc:
+                self.message_user(request, f"{profile.user}: {exc}", messages.ERROR)
+        self.message_user(request, f"Verified {done} expert(s).")
+
+    def save_model(self, request: HttpRequest, obj: ExpertProfile, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(CustomerProfile)
+class CustomerProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "country", "membership_status"]
+    list_filter = ["membership_status", "country"]
+    search_fields = ["user__email"]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "min_price_minor",
+        "max_price_minor",
+        "offer_delay_seconds",
+        "member_question_value_minor",
+        "is_active",
+    ]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "text", "created_at", "read_at", "emailed_at"]
+    list_filter = ["kind"]
+    search_fields = ["user__email", "text"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["user"]
+
+
+@admin.register(EmailPreference)
+class EmailPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "enabled"]
+    search_fields = ["user__email"]
+
+
+@admin.register(SupportRequest)
+class SupportRequestAdmin(admin.ModelAdmin):
+    list_display = ["id", "subject", "email", "status", "created_at", "answered_at"]
+    list_filter = ["status"]
+    search_fields = ["email", "subject", "body"]
+    readonly_fields = [
+        "user",
+        "email",
+        "subject",
+        "body",
+        "created_at",
+        "answered_by",
+        "answered_at",
+    ]
+    fields = ["user", "email", "subject", "body", "status", "answer", "answered_by", "answered_at"]
+
+    def save_model(
+        self, request: HttpRequest, obj: SupportRequest, form: Any, change: bool
+    ) -> None:
+        if change and "answer" in form.changed_data and obj.answer.strip():
+            services.support_request_answer(
+                request_id=obj.pk,
+                staff=request.user,  # type: ignore[arg-type]
+                answer=obj.answer,
+            )
+            return
+        if change and obj.status != "open" and not obj.answered_at:
+            obj.answered_at = timezone.now()
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,14 @@
+"""The Celery app. Periodic jobs are declared here, in one place (beat_schedule)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+
+app = Celery("expertline")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every periodic job of the project, by name. Later issues add their sweeps here.
+app.conf.beat_schedule = {}

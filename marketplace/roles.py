@@ -1,0 +1,47 @@
+"""Staff roles as groups with their own permissions, kept in step after every migrate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+
+CUSTOMER_CARE = "Customer Care"
+FINANCE = "Finance"
+
+# app_label.codename; later issues add theirs (refunds, flags, payouts...).
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    CUSTOMER_CARE: [
+        "marketplace.view_user",
+        "marketplace.view_customerprofile",
+        "marketplace.view_expertprofile",
+        "marketplace.view_category",
+        "marketplace.view_notification",
+        "marketplace.view_supportrequest",
+        "marketplace.change_supportrequest",
+        "questions.view_question",
+        "questions.view_message",
+        "questions.view_questionevent",
+    ],
+    FINANCE: [
+        "marketplace.view_user",
+        "marketplace.view_expertprofile",
+        "marketplace.change_expertprofile",
+        "marketplace.view_category",
+        "questions.view_question",
+    ],
+}
+
+
+def ensure_staff_groups(**_: Any) -> None:
+    for name, perms in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm:
+                wanted.append(perm)
+        group.permissions.set(wanted)

@@ -1,0 +1,1 @@
+"""Moves and records money: cards, charges, refunds, ledger, payouts."""

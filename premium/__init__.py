@@ -1,0 +1,1 @@
+"""Premium service offers. Arrives with the premium issue."""

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PremiumConfig(AppConfig):
+    name = "premium"

@@ -1,0 +1,1 @@
+"""Private information box, attachments, flags. Arrives with the privacy issue."""

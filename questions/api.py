@@ -1,0 +1,204 @@
+"""Question API: one view per operation, calling the same services as the pages."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.errors import Forbidden, InvalidInput
+from marketplace.models import Category, User
+
+from . import selectors, services
+from .models import Message, Question
+
+
+def _user(request: Request) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+class QuestionPreviewOutput(serializers.ModelSerializer):
+    category = serializers.CharField(source="category.name")
+
+    class Meta:
+        model = Question
+        fields = [
+            "id",
+            "category",
+            "title",
+            "summary",
+            "price_minor",
+            "currency",
+            "is_member_question",
+            "channel",
+            "posted_at",
+        ]
+
+
+class QuestionOutput(serializers.ModelSerializer):
+    category = serializers.CharField(source="category.slug")
+    expert = serializers.CharField(source="expert.name", allow_null=True, default=None)
+
+    class Meta:
+        model = Question
+        fields = [
+            "id",
+            "category",
+            "title",
+            "body",
+            "status",
+            "channel",
+            "price_minor",
+            "currency",
+            "is_member_question",
+            "expert",
+            "created_at",
+            "posted_at",
+            "picked_up_at",
+            "rating_stars",
+            "rating_automatic",
+            "version",
+        ]
+
+
+class MessageOutput(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.name")
+
+    class Meta:
+        model = Message
+        fields = ["id", "author", "body", "body_html", "created_at"]
+
+
+class QuestionCreateApi(APIView):
+    class QuestionCreateInput(serializers.Serializer):
+        category = serializers.SlugRelatedField(
+            slug_field="slug", queryset=Category.objects.filter(is_active=True)
+        )
+        title = serializers.CharField(max_length=150)
+        body = serializers.CharField(max_length=5000)
+        price_minor = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+    @extend_schema(request=QuestionCreateInput, responses={201: QuestionOutput})
+    def post(self, request: Request) -> Response:
+        data = self.QuestionCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = services.question_ask(
+            customer=_user(request),
+            category=data.validated_data["category"],
+            title=data.validated_data["title"],
+            body=data.validated_data["body"],
+            price_minor=data.validated_data.get("price_minor"),
+        )
+        return Response(QuestionOutput(question).data, status=status.HTTP_201_CREATED)
+
+
+class QuestionMineApi(APIView):
+    @extend_schema(responses=QuestionOutput(many=True))
+    def get(self, request: Request) -> Response:
+        user = _user(request)
+        rows = (
+            selectors.questions_of_expert(expert=user)
+            if user.is_expert
+            else selectors.questions_of_customer(customer=user)
+        )
+        return Response(QuestionOutput(rows, many=True).data)
+
+
+class QuestionOpenListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("category", str, required=False),
+            OpenApiParameter("page", int, required=False),
+        ],
+        responses=QuestionPreviewOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        user = _user(request)
+        if not user.is_expert:
+            raise Forbidden("All questions is for verified experts.")
+        try:
+            page_number = int(request.query_params.get("page", "1"))
+        except ValueError:
+            raise InvalidInput("page must be a number.") from None
+        page, _ = selectors.open_questions_for_expert(
+            expert=user, category_slug=request.query_params.get("category"), page=page_number
+        )
+        return Response(
+            {
+                "page": page.number,
+                "has_next": page.has_next,
+                "results": QuestionPreviewOutput(page.items, many=True).data,
+            }
+        )
+
+
+class QuestionDetailApi(APIView):
+    @extend_schema(responses=QuestionOutput)
+    def get(self, request: Request, question_id: int) -> Response:
+        access = selectors.question_get_for_user(question_id=question_id, user=_user(request))
+        if not access.can_read_thread:
+            return Response({"preview": QuestionPreviewOutput(access.question).data})
+        return Response(QuestionOutput(access.question).data)
+
+
+class QuestionPickUpApi(APIView):
+    @extend_schema(request=None, responses=QuestionOutput)
+    def post(self, request: Request, question_id: int) -> Response:
+        question = services.question_pick_up(question_id=question_id, expert=_user(request))
+        return Response(QuestionOutput(question).data)
+
+
+class MessageListCreateApi(APIView):
+    class MessageListCreateInput(serializers.Serializer):
+        body = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, required=False)],
+        responses=MessageOutput(many=True),
+    )
+    def get(self, request: Request, question_id: int) -> Response:
+        access = selectors.thread_get_for_user(question_id=question_id, user=_user(request))
+        try:
+            after = int(request.query_params.get("after", "0"))
+        except ValueError:
+            raise InvalidInput("after must be a message id.") from None
+        rows = selectors.messages_after(question=access.question, after_id=after)
+        return Response(
+            {"version": access.question.version, "results": MessageOutput(rows, many=True).data}
+        )
+
+    @extend_schema(request=MessageListCreateInput, responses={201: MessageOutput})
+    def post(self, request: Request, question_id: int) -> Response:
+        data = self.MessageListCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_post(
+            question_id=question_id, author=_user(request), body=data.validated_data["body"]
+        )
+        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
+
+
+class QuestionAnsweredApi(APIView):
+    @extend_schema(request=None, responses=QuestionOutput)
+    def post(self, request: Request, question_id: int) -> Response:
+        question = services.question_mark_answered(question_id=question_id, customer=_user(request))
+        return Response(QuestionOutput(question).data)
+
+
+class QuestionRateApi(APIView):
+    class QuestionRateInput(serializers.Serializer):
+        stars = serializers.IntegerField()
+        comment = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(request=QuestionRateInput, responses=QuestionOutput)
+    def post(self, request: Request, question_id: int) -> Response:
+        data = self.QuestionRateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = services.question_rate(
+            question_id=question_id,
+            customer=_user(request),
+            stars=data.validated_data["stars"],
+            comment=data.validated_data.get("comment", ""),
+        )
+        return Response(QuestionOutput(question).data)

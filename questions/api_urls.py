@@ -1,0 +1,32 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("questions/", api.QuestionCreateApi.as_view(), name="api_question_create"),
+    path("questions/mine/", api.QuestionMineApi.as_view(), name="api_question_mine"),
+    path("questions/open/", api.QuestionOpenListApi.as_view(), name="api_question_open"),
+    path(
+        "questions/<int:question_id>/", api.QuestionDetailApi.as_view(), name="api_question_detail"
+    ),
+    path(
+        "questions/<int:question_id>/pick-up/",
+        api.QuestionPickUpApi.as_view(),
+        name="api_question_pick_up",
+    ),
+    path(
+        "questions/<int:question_id>/messages/",
+        api.MessageListCreateApi.as_view(),
+        name="api_question_messages",
+    ),
+    path(
+        "questions/<int:question_id>/answered/",
+        api.QuestionAnsweredApi.as_view(),
+        name="api_question_answered",
+    ),
+    path(
+        "questions/<int:question_id>/rating/",
+        api.QuestionRateApi.as_view(),
+        name="api_question_rate",
+    ),
+]

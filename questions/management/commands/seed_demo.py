@@ -1,0 +1,89 @@
+"""Loads demo data: categories, people, and questions in several states. Safe to run twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from marketplace.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, people_seed
+from marketplace.models import Category, User
+from questions import services
+from questions.models import Question
+
+
+class Command(BaseCommand):
+    help = "Load demo categories, users and questions (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logins = people_seed()
+        created = self._questions()
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new questions)."))
+        self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
+        for login in logins:
+            self.stdout.write(f"  {login.email:<24} {login.role}")
+        self.stdout.write(
+            f"\nStaff sign in with a TOTP code. Add the demo secret {DEMO_TOTP_SECRET} to an "
+            "authenticator app, or print the current code with:\n"
+            "  .venv/bin/python manage.py demo_totp_code\n"
+        )
+
+    @transaction.atomic
+    def _questions(self) -> int:
+        customer = User.objects.get(email="customer@example.com")
+        member = User.objects.get(email="member@example.com")
+        expert = User.objects.get(email="expert@example.com")
+        if Question.objects.filter(customer__in=[customer, member]).exists():
+            return 0
+        cat = {c.slug: c for c in Category.objects.all()}
+        ask = services.question_ask
+        ask(
+            customer=customer,
+            category=cat["cars"],
+            title="Check engine light after filling up",
+            body="My 2014 Civic's check engine light came on right after I filled the tank. "
+            "It drives normally. Is it safe to keep driving?",
+            price_minor=2500,
+        )
+        ask(
+            customer=member,
+            category=cat["medical"],
+            title="Rash on forearm that itches at night",
+            body="A red, slightly raised rash appeared on my left forearm three days ago.",
+            price_minor=None,
+        )
+        talk = ask(
+            customer=customer,
+            category=cat["tech-support"],
+            title="Laptop fan runs loud all the time",
+            body="My laptop fan is loud even when idle. It is two years old.",
+            price_minor=1500,
+        )
+        services.question_pick_up(question_id=talk.pk, expert=expert)
+        services.message_post(
+            question_id=talk.pk,
+            author=expert,
+            body="Hi! Which laptop model is it, and does it happen on battery too?",
+        )
+        services.message_post(
+            question_id=talk.pk, author=customer, body="A Dell XPS 13, and yes, on battery too."
+        )
+        done = ask(
+            customer=customer,
+            category=cat["medical"],
+            title="Can I take ibuprofen with my blood pressure pills?",
+            body="I take lisinopril 10 mg daily. I have a headache; is ibuprofen OK?",
+            price_minor=3000,
+        )
+        services.question_pick_up(question_id=done.pk, expert=expert)
+        services.message_post(
+            question_id=done.pk,
+            author=expert,
+            body="An occasional dose is usually fine, but regular use can raise blood pressure. "
+            "Paracetamol is a safer choice for you. See https://www.nhs.uk/medicines/ibuprofen/",
+        )
+        services.question_rate(
+            question_id=done.pk, customer=customer, stars=5, comment="Clear, thanks!"
+        )
+        return 4

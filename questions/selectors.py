@@ -1,0 +1,160 @@
+"""Reads about questions that carry a rule: who may see what, and cheap lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from marketplace.errors import NotFound
+from marketplace.models import Category, ExpertProfile, User
+
+from .models import Message, Question, QuestionStatus
+
+NOT_FOUND = "This question does not exist."
+
+
+@dataclass(frozen=True)
+class QuestionAccess:
+    question: Question
+    role: str  # "customer" | "expert" | "staff" | "candidate" (may preview and pick up)
+
+    @property
+    def can_read_thread(self) -> bool:
+        return self.role in ("customer", "expert", "staff")
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in ("customer", "expert")
+
+
+def _expert_category_ids(user: User) -> set[int]:
+    try:
+        profile = user.expert_profile
+    except ExpertProfile.DoesNotExist:
+        return set()
+    if not profile.is_verified:
+        return set()
+    return set(profile.categories.values_list("pk", flat=True))
+
+
+def question_get_for_user(*, question_id: int, user: User) -> QuestionAccess:
+    """The question with the viewer's role, or NotFound: others never learn it exists."""
+    if not user.is_authenticated:
+        raise NotFound(NOT_FOUND)
+    question = (
+        Question.objects.select_related("category", "customer", "expert")
+        .filter(pk=question_id)
+        .first()
+    )
+    if (
+        question is None
+        or (question.status == QuestionStatus.INTAKE
+        and question.customer_id != user.pk)
+    ):
+        raise NotFound(NOT_FOUND)
+    if question.customer_id == user.pk:
+        return QuestionAccess(question, "customer")
+    if question.expert_id == user.pk:
+        return QuestionAccess(question, "expert")
+    if user.is_staff and user.has_perm("questions.view_question"):
+        return QuestionAccess(question, "staff")
+    if question.status == QuestionStatus.OPEN and question.category_id in _expert_category_ids(
+        user
+    ):
+        return QuestionAccess(question, "candidate")
+    raise NotFound(NOT_FOUND)
+
+
+def thread_get_for_user(*, question_id: int, user: User) -> QuestionAccess:
+    access = question_get_for_user(question_id=question_id, user=user)
+    if not access.can_read_thread:
+        raise NotFound(NOT_FOUND)
+    return access
+
+
+def poll_state_for_user(*, question_id: int, user: User) -> tuple[int, str] | None:
+    """(version, status) of a question the user may read, in one indexed query; else None."""
+    rows = Question.objects.filter(pk=question_id)
+    if not (user.is_staff and user.has_perm("questions.view_question")):
+        rows = rows.filter(Q(customer_id=user.pk) | Q(expert_id=user.pk))
+    return rows.values_list("version", "status").first()
+
+
+def messages_for_page(question: Question) -> QuerySet[Message]:
+    return question.messages.select_related("author").order_by("id")
+
+
+def messages_after(*, question: Question, after_id: int, limit: int = 200) -> list[Message]:
+    return list(
+        Message.objects.filter(question_id=question.pk, id__gt=after_id)
+        .select_related("author")
+        .order_by("id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Question]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def open_questions_for_expert(
+    *, expert: User, category_slug: str | None = None, page: int = 1
+) -> tuple[Page, list[Category]]:
+    """All questions: open previews in the expert's categories, newest first.
+
+    Paged without a COUNT: one query fetches a page and one row more to know
+    whether a next page exists.
+    """
+    size = settings.EXPERTLINE_PAGE_SIZE
+    page = max(1, min(page, 10_000))
+    categories = list(
+        Category.objects.filter(
+            experts__user=expert, experts__verified_at__isnull=False, is_active=True
+        ).order_by("position", "name")
+    )
+    ids = [c.pk for c in categories]
+    if category_slug:
+        ids = [c.pk for c in categories if c.slug == category_slug]
+    rows = list(
+        Question.objects.filter(status=QuestionStatus.OPEN, category_id__in=ids)
+        .select_related("category")
+        .only(
+            "id",
+            "title",
+            "summary",
+            "price_minor",
+            "currency",
+            "is_member_question",
+            "channel",
+            "posted_at",
+            "category__name",
+            "category__slug",
+        )
+        .order_by("-posted_at", "-id")[(page - 1) * size : page * size + 1]
+    )
+    return Page(rows[:size], page, len(rows) > size), categories
+
+
+def questions_of_customer(*, customer: User, limit: int = 50) -> list[Question]:
+    return list(
+        Question.objects.filter(customer=customer)
+        .exclude(status=QuestionStatus.INTAKE)
+        .select_related("category", "expert")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def questions_of_expert(*, expert: User, limit: int = 50) -> list[Question]:
+    return list(
+        Question.objects.filter(expert=expert)
+        .select_related("category", "customer")
+        .order_by("-picked_up_at")[:limit]
+    )

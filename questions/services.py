@@ -1,0 +1,321 @@
+"""Every write about questions: ask, post, pick up, converse, answer, rate, close.
+
+Each status change goes through `_transition`, which locks the row, checks the
+move against QUESTION_TRANSITIONS and records a QuestionEvent.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.template.defaultfilters import linebreaksbr
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import urlize
+from django.utils.text import Truncator
+
+from marketplace import notifications, presence, ratelimit
+from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from marketplace.models import Category, ExpertProfile, NotificationKind, User
+from marketplace.services import customer_profile_get
+
+from . import signals
+from .models import QUESTION_TRANSITIONS, Channel, Message, Question, QuestionEvent, QuestionStatus
+
+TITLE_MAX = 150
+BODY_MAX = 5000
+
+
+def render_message_html(body: str) -> str:
+    """Escape, keep line breaks, make links clickable (rel=nofollow)."""
+    return str(linebreaksbr(urlize(body, nofollow=True, autoescape=True), autoescape=False))
+
+
+def _lock(question_id: int) -> Question:
+    try:
+        return Question.objects.select_for_update().get(pk=question_id)
+    except Question.DoesNotExist:
+        raise NotFound("This question does not exist.") from None
+
+
+def _transition(
+    question: Question, to: str, *, actor: User | None, note: str = "", **fields: object
+) -> Question:
+    """Move a locked question to `to`, or refuse. The one place a status is set."""
+    current = question.status
+    if to not in QUESTION_TRANSITIONS[current]:
+        raise InvalidTransition(
+            f"This question is {question.get_status_display().lower()}; it cannot become "
+            f"{QuestionStatus(to).label.lower()}."
+        )
+    question.status = to
+    for name, value in fields.items():
+        setattr(question, name, value)
+    question.version = F("version") + 1
+    question.save(update_fields=["status", "version", *fields.keys()])
+    question.refresh_from_db(fields=["version"])
+    QuestionEvent.objects.create(
+        question=question, actor=actor, from_status=current, to_status=to, note=note
+    )
+    return question
+
+
+def _clean_text(value: str, *, field: str, max_chars: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"The {field} cannot be empty.")
+    if len(value) > max_chars:
+        raise InvalidInput(
+            f"The {field} is too long: {len(value):,} characters; the limit is {max_chars:,}."
+        )
+    return value
+
+
+def question_url(question_id: int) -> str:
+    return reverse("question_detail", args=[question_id])
+
+
+@transaction.atomic
+def question_create_draft(
+    *,
+    customer: User,
+    category: Category,
+    title: str,
+    body: str,
+    price_minor: int | None,
+    channel: str = Channel.CHAT,
+) -> Question:
+    """A draft (`intake`) question with its price settled: stated, or covered by membership."""
+    if not category.is_active:
+        raise InvalidInput("This category is not taking questions.")
+    if customer.is_staff or hasattr(customer, "expert_profile"):
+        raise Forbidden("Experts and staff cannot ask questions with this account.")
+    title = _clean_text(title, field="title", max_chars=TITLE_MAX)
+    body = _clean_text(body, field="question", max_chars=BODY_MAX)
+    profile = customer_profile_get(user=customer)
+    if profile.is_member:
+        price, member = 0, True
+    else:
+        if price_minor is None:
+            raise InvalidInput("State the price you will pay for an answer.")
+        if not category.min_price_minor <= price_minor <= category.max_price_minor:
+            raise InvalidInput(
+                f"The price for {category.name} must be between {category.price_bounds_display}."
+            )
+        price, member = price_minor, False
+    if channel not in Channel.values:
+        raise InvalidInput("Choose chat or a phone call.")
+    question = Question.objects.create(
+        customer=customer,
+        category=category,
+        title=title,
+        body=body,
+        summary=Truncator(" ".join(body.split())).chars(240),
+        price_minor=price,
+        currency=category.currency,
+        is_member_question=member,
+        channel=channel,
+        status=QuestionStatus.INTAKE,
+    )
+    QuestionEvent.objects.create(question=question, actor=customer, to_status=QuestionStatus.INTAKE)
+    return question
+
+
+@transaction.atomic
+def question_post(*, question_id: int, customer: User) -> Question:
+    """intake → open: the question goes live for the category's experts.
+
+    The payment step (charge up front) hooks in before this transition.
+    """
+    question = _lock(question_id)
+    if question.customer_id != customer.pk:
+        raise NotFound("This question does not exist.")
+    _transition(question, QuestionStatus.OPEN, actor=customer, posted_at=timezone.now())
+    qid = question.pk
+    transaction.on_commit(lambda: _enqueue_question_posted(qid))
+    signals.question_posted.send(sender=Question, question=question)
+    return question
+
+
+def _enqueue_question_posted(question_id: int) -> None:
+    from .tasks import notify_category_experts
+
+    notify_category_experts.delay(question_id)
+
+
+def question_ask(
+    *,
+    customer: User,
+    category: Category,
+    title: str,
+    body: str,
+    price_minor: int | None,
+    channel: str = Channel.CHAT,
+) -> Question:
+    """Draft and post in one step (the ask form and the API)."""
+    with transaction.atomic():
+        draft = question_create_draft(
+            customer=customer,
+            category=category,
+            title=title,
+            body=body,
+            price_minor=price_minor,
+            channel=channel,
+        )
+        return question_post(question_id=draft.pk, customer=customer)
+
+
+def experts_of_category_notify(*, question_id: int) -> int:
+    """Tell every verified expert of the question's category that it was posted."""
+    question = Question.objects.select_related("category").get(pk=question_id)
+    if question.status != QuestionStatus.OPEN:
+        return 0
+    expert_ids = ExpertProfile.objects.filter(
+        categories=question.category_id, verified_at__isnull=False, user__is_active=True
+    ).values_list("user_id", flat=True)
+    with transaction.atomic():
+        return notifications.notify_many(
+            user_ids=expert_ids,
+            kind=NotificationKind.QUESTION_POSTED,
+            text=f"New {question.category.name} question: {question.title}",
+            url=question_url(question.pk),
+        )
+
+
+def _verified_expert_profile(expert: User) -> ExpertProfile:
+    profile = ExpertProfile.objects.filter(user=expert, verified_at__isnull=False).first()
+    if profile is None:
+        raise Forbidden("Only verified experts can pick up questions.")
+    return profile
+
+
+@transaction.atomic
+def question_pick_up(*, question_id: int, expert: User) -> Question:
+    """open → assigned. Of experts racing for one question, exactly one wins."""
+    profile = _verified_expert_profile(expert)
+    question = _lock(question_id)
+    if not profile.categories.filter(pk=question.category_id).exists():
+        raise NotFound("This question does not exist.")
+    if question.status != QuestionStatus.OPEN:
+        if question.expert_id == expert.pk:
+            raise Conflict("You have already picked up this question.", code="already_yours")
+        raise Conflict("Another expert has already picked up this question.", code="taken")
+    _transition(
+        question,
+        QuestionStatus.ASSIGNED,
+        actor=expert,
+        expert=expert,
+        picked_up_at=timezone.now(),
+    )
+    notifications.notify(
+        user=question.customer,
+        kind=NotificationKind.QUESTION_PICKED_UP,
+        text=f"{expert.name} picked up your question “{question.title}”",
+        url=question_url(question.pk),
+        place=presence.question_place(question.pk),
+    )
+    return question
+
+
+POSTABLE = {QuestionStatus.OPEN, QuestionStatus.ASSIGNED, QuestionStatus.ANSWERED}
+
+
+@transaction.atomic
+def message_post(*, question_id: int, author: User, body: str) -> Message:
+    """Add a message to the thread and tell the other side."""
+    body = _clean_text(body, field="message", max_chars=settings.EXPERTLINE_MESSAGE_MAX_CHARS)
+    question = _lock(question_id)
+    is_customer = question.customer_id == author.pk
+    is_expert = question.expert_id is not None and question.expert_id == author.pk
+    if not (is_customer or is_expert):
+        raise NotFound("This question does not exist.")
+    if question.status not in POSTABLE:
+        raise Conflict(
+            f"This question is {question.get_status_display().lower()}; no new messages."
+        )
+    ratelimit.hit(
+        scope="message",
+        ident=author.pk,
+        limit=settings.EXPERTLINE_MESSAGE_RATE_PER_MINUTE,
+        window_seconds=60,
+        message="You are sending messages too quickly. Please wait a minute and try again.",
+    )
+    message = Message.objects.create(
+        question=question, author=author, body=body, body_html=render_message_html(body)
+    )
+    Question.objects.filter(pk=question.pk).update(
+        version=F("version") + 1,
+        last_message_id=message.pk,
+        message_count=F("message_count") + 1,
+    )
+    other = question.expert if is_customer else question.customer
+    if other is not None:
+        notifications.notify(
+            user=other,
+            kind=NotificationKind.MESSAGE_RECEIVED,
+            text=f"{author.name} replied on “{question.title}”",
+            url=question_url(question.pk),
+            place=presence.question_place(question.pk),
+        )
+    signals.message_posted.send(sender=Message, message=message, question=question)
+    return message
+
+
+def _lock_own_question(question_id: int, customer: User) -> Question:
+    question = _lock(question_id)
+    if question.customer_id != customer.pk:
+        raise NotFound("This question does not exist.")
+    return question
+
+
+@transaction.atomic
+def question_mark_answered(*, question_id: int, customer: User) -> Question:
+    question = _lock_own_question(question_id, customer)
+    return _transition(question, QuestionStatus.ANSWERED, actor=customer)
+
+
+@transaction.atomic
+def question_rate(*, question_id: int, customer: User, stars: int, comment: str = "") -> Question:
+    """The customer rates the expert 1–5 stars, once. Rating also marks it answered."""
+    if not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise InvalidInput("Choose a rating from 1 to 5 stars.")
+    question = _lock_own_question(question_id, customer)
+    if question.expert_id is None:
+        raise Conflict("There is no expert to rate yet.")
+    if question.rating_stars is not None:
+        raise Conflict("You have already rated this answer.", code="already_rated")
+    if question.status not in (QuestionStatus.ASSIGNED, QuestionStatus.ANSWERED):
+        raise Conflict(f"This question is {question.get_status_display().lower()}.")
+    fields = {
+        "rating_stars": stars,
+        "rating_comment": comment.strip()[:500],
+        "rating_automatic": False,
+        "rated_at": timezone.now(),
+    }
+    if question.status == QuestionStatus.ASSIGNED:
+        _transition(question, QuestionStatus.ANSWERED, actor=customer, note="rated", **fields)
+    else:
+        for name, value in fields.items():
+            setattr(question, name, value)
+        question.version = F("version") + 1
+        question.save(update_fields=[*fields.keys(), "version"])
+        question.refresh_from_db(fields=["version"])
+    assert question.expert is not None
+    notifications.notify(
+        user=question.expert,
+        kind=NotificationKind.QUESTION_RATED,
+        text=f"{customer.name} rated your answer {stars}★ on “{question.title}”",
+        url=question_url(question.pk),
+        place=presence.question_place(question.pk),
+    )
+    signals.question_rated.send(sender=Question, question=question, automatic=False)
+    return question
+
+
+@transaction.atomic
+def question_close(*, question_id: int, actor: User) -> Question:
+    question = _lock(question_id)
+    if actor.pk != question.customer_id and not actor.is_staff:
+        raise NotFound("This question does not exist.")
+    return _transition(question, QuestionStatus.CLOSED, actor=actor)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("ask/", views.ask, name="ask"),
+    path("questions/", views.all_questions, name="all_questions"),
+    path("q/<int:question_id>/", views.question_detail, name="question_detail"),
+    path("q/<int:question_id>/poll", views.question_poll, name="question_poll"),
+    path("q/<int:question_id>/messages", views.message_create, name="message_create"),
+    path("q/<int:question_id>/pick-up", views.question_pick_up, name="question_pick_up"),
+    path(
+        "q/<int:question_id>/answered", views.question_mark_answered, name="question_mark_answered"
+    ),
+    path("q/<int:question_id>/rate", views.question_rate, name="question_rate"),
+]

@@ -1,0 +1,244 @@
+"""Question pages: thin views that parse, call one service or selector, and render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from marketplace import presence
+from marketplace.errors import DomainError, NotFound
+from marketplace.models import Category, User
+from marketplace.services import customer_profile_get
+
+from . import selectors, services
+from .forms import AskForm, MessageForm, RateForm
+from .models import Message, QuestionStatus
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    context: dict[str, object] = {"categories": Category.objects.filter(is_active=True)}
+    if user.is_authenticated:
+        if user.is_expert:
+            context["assigned"] = selectors.questions_of_expert(expert=user)
+        elif not user.is_staff:
+            context["asked"] = selectors.questions_of_customer(customer=user)
+    return render(request, "home.html", context)
+
+
+@login_required
+def ask(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if user.is_staff or hasattr(user, "expert_profile"):
+        messages.info(
+            request, "Experts and staff answer questions; asking needs a customer account."
+        )
+        return redirect("home")
+    member = customer_profile_get(user=user).is_member
+    form = AskForm(request.POST or None, member=member, initial=request.GET or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            question = services.question_ask(
+                customer=user,
+                category=form.cleaned_data["category"],
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                price_minor=form.cleaned_data.get("price"),
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Your question is posted. An expert will pick it up soon.")
+            return redirect("question_detail", question.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "questions/ask.html", {"form": form, "member": member}, status=status)
+
+
+def _message_json(message: Message, viewer_id: int) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "author": message.author.name,
+        "mine": message.author_id == viewer_id,
+        "html": message.body_html,
+        "created_at": message.created_at.isoformat(),
+        "created_display": timezone.localtime(message.created_at).strftime("%b %d, %H:%M"),
+    }
+
+
+@login_required
+@require_GET
+def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
+    user = _user(request)
+    access = selectors.question_get_for_user(question_id=question_id, user=user)
+    question = access.question
+    if not access.can_read_thread:
+        return render(request, "questions/preview.html", {"question": question})
+    presence.mark(user.pk, presence.question_place(question.pk))
+    thread = list(selectors.messages_for_page(question))
+    context = {
+        "question": question,
+        "access": access,
+        "thread": thread,
+        "message_form": MessageForm(),
+        "rate_form": RateForm(),
+        "poll_interval_ms": settings.EXPERTLINE_POLL_INTERVAL_MS,
+        "max_chars": settings.EXPERTLINE_MESSAGE_MAX_CHARS,
+        "can_post": access.can_write and question.status in services.POSTABLE,
+        "can_rate": access.role == "customer"
+        and question.expert_id is not None
+        and question.rating_stars is None
+        and question.status in (QuestionStatus.ASSIGNED, QuestionStatus.ANSWERED),
+        "can_mark_answered": access.role == "customer"
+        and question.status == QuestionStatus.ASSIGNED,
+    }
+    return render(request, "questions/detail.html", context)
+
+
+@login_required
+@require_GET
+def question_poll(request: HttpRequest, question_id: int) -> HttpResponse:
+    """The live-update poll: 204 with an empty body when nothing changed.
+
+    One indexed query (the question's primary key, joined to the viewer's
+    access) answers the common case; messages are read only when the version moved.
+    An SSE stream can replace this view without touching the services.
+    """
+    user = _user(request)
+    try:
+        known_version = int(request.GET.get("v", "0"))
+        after = int(request.GET.get("after", "0"))
+        known_unread = int(request.GET.get("n", "-1"))
+    except ValueError:
+        return JsonResponse(
+            {"error": "invalid", "detail": "v, after and n are numbers."}, status=400
+        )
+    row = selectors.poll_state_for_user(question_id=question_id, user=user)
+    if row is None:
+        raise NotFound(selectors.NOT_FOUND)
+    presence.mark(user.pk, presence.question_place(question_id))
+    version, status = row
+    if version == known_version and user.unread_notifications == known_unread:
+        return HttpResponse(status=204)
+    payload: dict[str, Any] = {
+        "version": version,
+        "status": status,
+        "unread": user.unread_notifications,
+    }
+    if version != known_version:
+        question = selectors.thread_get_for_user(question_id=question_id, user=user).question
+        payload["messages"] = [
+            _message_json(m, user.pk)
+            for m in selectors.messages_after(question=question, after_id=after)
+        ]
+        payload["status_display"] = question.get_status_display()
+        payload["rating"] = question.rating_stars
+    return JsonResponse(payload)
+
+
+@login_required
+@require_POST
+def message_create(request: HttpRequest, question_id: int) -> HttpResponse:
+    user = _user(request)
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    body = request.POST.get("body", "")
+    try:
+        message = services.message_post(question_id=question_id, author=user, body=body)
+    except DomainError as exc:
+        if wants_json:
+            return JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status)
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.message)
+        return redirect("question_detail", question_id)
+    if wants_json:
+        return JsonResponse({"message": _message_json(message, user.pk)}, status=201)
+    return redirect("question_detail", question_id)
+
+
+@login_required
+@require_POST
+def question_pick_up(request: HttpRequest, question_id: int) -> HttpResponse:
+    try:
+        services.question_pick_up(question_id=question_id, expert=_user(request))
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.message)
+        return redirect("all_questions")
+    messages.success(request, "The question is yours. Say hello to the customer.")
+    return redirect("question_detail", question_id)
+
+
+@login_required
+@require_POST
+def question_mark_answered(request: HttpRequest, question_id: int) -> HttpResponse:
+    try:
+        services.question_mark_answered(question_id=question_id, customer=_user(request))
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.message)
+    return redirect("question_detail", question_id)
+
+
+@login_required
+@require_POST
+def question_rate(request: HttpRequest, question_id: int) -> HttpResponse:
+    form = RateForm(request.POST)
+    if not form.is_valid():
+        # Check access first so a stranger learns nothing from the form error.
+        selectors.thread_get_for_user(question_id=question_id, user=_user(request))
+        messages.error(request, "Choose a rating from 1 to 5 stars.")
+        return redirect("question_detail", question_id)
+    try:
+        services.question_rate(
+            question_id=question_id,
+            customer=_user(request),
+            stars=form.cleaned_data["stars"],
+            comment=form.cleaned_data["comment"],
+        )
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Thank you for rating your expert.")
+    return redirect("question_detail", question_id)
+
+
+@login_required
+@require_GET
+def all_questions(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not user.is_expert:
+        return render(
+            request,
+            "error.html",
+            {"error": NotFound("All questions is for verified experts.")},
+            status=403,
+        )
+    try:
+        page_number = int(request.GET.get("page", "1"))
+    except ValueError:
+        page_number = 1
+    category = request.GET.get("category") or None
+    page, categories = selectors.open_questions_for_expert(
+        expert=user, category_slug=category, page=page_number
+    )
+    return render(
+        request,
+        "questions/all_questions.html",
+        {"page": page, "categories": categories, "current_category": category},
+    )
