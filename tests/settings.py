@@ -1,4 +1,4 @@
-"""Loaded before Django is set up: the test environment's defaults.
+"""The test settings: marketplace.settings with the test environment's defaults.
 
 `make test` exports the real addresses (it starts PostgreSQL and Redis where
 they do not answer); these defaults match the services on a developer machine.
@@ -15,3 +15,5 @@ os.environ["EXPERTLINE_TESTING"] = "1"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.pop("DJANGO_ENV", None)
 os.environ.pop("STRIPE_SECRET_KEY", None)
+
+from marketplace.settings import *  # noqa: E402,F403

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from marketplace.models import Category, User
+from questions import services as question_services
+from questions.models import Question
+
+from .factories import CategoryFactory, make_customer, make_expert, make_question
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    # Rate limits and presence live in the cache (Redis): each test starts clean.
+    cache.clear()
+
+
+@dataclass
+class World:
+    """A category with its people: the customer who asks, the expert who answers,
+    and the outsiders who must never see their thread."""
+
+    category: Category
+    other_category: Category
+    customer: User
+    member: User
+    expert: User
+    other_customer: User
+    same_category_expert: User
+    other_category_expert: User
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    cat = CategoryFactory(name="Cars", slug="cars")
+    other = CategoryFactory(name="Legal", slug="legal")
+    return World(
+        category=cat,
+        other_category=other,
+        customer=make_customer(email="casey@example.com", display_name="Casey"),
+        member=make_customer(member=True, email="morgan@example.com"),
+        expert=make_expert(cat, email="erin@example.com", display_name="Erin"),
+        other_customer=make_customer(email="olive@example.com"),
+        same_category_expert=make_expert(cat, email="sam@example.com"),
+        other_category_expert=make_expert(other, email="lee@example.com"),
+    )
+
+
+@pytest.fixture
+def open_question(world: World) -> Question:
+    return make_question(customer=world.customer, category=world.category)
+
+
+@pytest.fixture
+def assigned_question(world: World, open_question: Question) -> Question:
+    return question_services.question_pick_up(question_id=open_question.pk, expert=world.expert)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def api_as(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client

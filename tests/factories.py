@@ -1,0 +1,70 @@
+"""factory_boy factories for the shared app and questions."""
+
+from __future__ import annotations
+
+import factory
+from django.utils import timezone
+
+from marketplace.models import Category, CustomerProfile, ExpertProfile, MembershipStatus, User
+from questions import services as question_services
+from questions.models import Question
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    display_name = factory.Sequence(lambda n: f"User {n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-123")
+
+    @factory.post_generation
+    def verified_email(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
+        if create:
+            from allauth.account.models import EmailAddress
+
+            obj.save()
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    slug = factory.Sequence(lambda n: f"cat-{n}")
+    name = factory.Sequence(lambda n: f"Category {n}")
+    min_price_minor = 500
+    max_price_minor = 20_000
+    member_question_value_minor = 1_000
+
+
+def make_customer(*, member: bool = False, country: str = "US", **kwargs: object) -> User:
+    user = UserFactory(**kwargs)
+    CustomerProfile.objects.create(
+        user=user,
+        country=country,
+        membership_status=MembershipStatus.ACTIVE if member else MembershipStatus.NONE,
+    )
+    return user
+
+
+def make_expert(*categories: Category, verified: bool = True, **kwargs: object) -> User:
+    user = UserFactory(**kwargs)
+    profile = ExpertProfile.objects.create(
+        user=user, verified_at=timezone.now() if verified else None
+    )
+    profile.categories.set(categories)
+    return user
+
+
+def make_question(
+    *, customer: User, category: Category, price_minor: int | None = 2500, title: str = "Help"
+) -> Question:
+    return question_services.question_ask(
+        customer=customer,
+        category=category,
+        title=title,
+        body="Some details about my problem.",
+        price_minor=price_minor,
+    )
