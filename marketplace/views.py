@@ -44,7 +44,9 @@ def account_settings(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def notification_list(request: HttpRequest) -> HttpResponse:
-    items = list(Notification.objects.filter(user=_user(request)).order_by("-created_at", "-id")[:50])
+    items = list(
+        Notification.objects.filter(user=_user(request)).order_by("-created_at", "-id")[:50]
+    )
     return render(request, "notifications/list.html", {"items": items})
 
 
@@ -123,9 +125,14 @@ def healthz(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        from .celery import app
+        from django.conf import settings
+        from kombu import Connection
 
-        with app.connection_for_write() as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         checks["broker"] = "ok"
     except Exception as exc:

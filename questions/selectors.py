@@ -48,10 +48,8 @@ def question_get_for_user(*, question_id: int, user: User) -> QuestionAccess:
         .filter(pk=question_id)
         .first()
     )
-    if (
-        question is None
-        or (question.status == QuestionStatus.INTAKE
-        and question.customer_id != user.pk)
+    if question is None or (
+        question.status == QuestionStatus.INTAKE and question.customer_id != user.pk
     ):
         raise NotFound(NOT_FOUND)
     if question.customer_id == user.pk:

@@ -26,6 +26,13 @@ def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 
+def _flash_or_raise(request: HttpRequest, exc: DomainError) -> None:
+    """Show a refusal on the page the user came from; access errors keep their 403/404."""
+    if exc.status in (403, 404):
+        raise exc
+    messages.error(request, exc.message)
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
@@ -158,9 +165,7 @@ def message_create(request: HttpRequest, question_id: int) -> HttpResponse:
     except DomainError as exc:
         if wants_json:
             return JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status)
-        if exc.status == 404:
-            raise
-        messages.error(request, exc.message)
+        _flash_or_raise(request, exc)
         return redirect("question_detail", question_id)
     if wants_json:
         return JsonResponse({"message": _message_json(message, user.pk)}, status=201)
@@ -173,9 +178,7 @@ def question_pick_up(request: HttpRequest, question_id: int) -> HttpResponse:
     try:
         services.question_pick_up(question_id=question_id, expert=_user(request))
     except DomainError as exc:
-        if exc.status == 404:
-            raise
-        messages.error(request, exc.message)
+        _flash_or_raise(request, exc)
         return redirect("all_questions")
     messages.success(request, "The question is yours. Say hello to the customer.")
     return redirect("question_detail", question_id)
@@ -187,9 +190,7 @@ def question_mark_answered(request: HttpRequest, question_id: int) -> HttpRespon
     try:
         services.question_mark_answered(question_id=question_id, customer=_user(request))
     except DomainError as exc:
-        if exc.status == 404:
-            raise
-        messages.error(request, exc.message)
+        _flash_or_raise(request, exc)
     return redirect("question_detail", question_id)
 
 
@@ -210,9 +211,7 @@ def question_rate(request: HttpRequest, question_id: int) -> HttpResponse:
             comment=form.cleaned_data["comment"],
         )
     except DomainError as exc:
-        if exc.status == 404:
-            raise
-        messages.error(request, exc.message)
+        _flash_or_raise(request, exc)
     else:
         messages.success(request, "Thank you for rating your expert.")
     return redirect("question_detail", question_id)

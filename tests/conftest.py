@@ -10,7 +10,7 @@ from marketplace.models import Category, User
 from questions import services as question_services
 from questions.models import Question
 
-from .factories import CategoryFactory, make_customer, make_expert, make_question
+from .factories import make_category, make_customer, make_expert, make_question
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +36,8 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
-    cat = CategoryFactory(name="Cars", slug="cars")
-    other = CategoryFactory(name="Legal", slug="legal")
+    cat = make_category(name="Cars", slug="cars")
+    other = make_category(name="Legal", slug="legal")
     return World(
         category=cat,
         other_category=other,
@@ -67,5 +67,6 @@ def api() -> APIClient:
 
 def api_as(user: User) -> APIClient:
     client = APIClient()
+    user.refresh_from_db()  # as a real request would load it
     client.force_authenticate(user)
     return client

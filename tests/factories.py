@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import factory
 from django.utils import timezone
 
@@ -10,7 +12,7 @@ from questions import services as question_services
 from questions.models import Question
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -20,7 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-123")
 
     @factory.post_generation
-    def verified_email(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
+    def verified_email(obj: User, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
             from allauth.account.models import EmailAddress
 
@@ -28,7 +30,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
 
 
-class CategoryFactory(factory.django.DjangoModelFactory):
+class CategoryFactory(factory.django.DjangoModelFactory[Category]):
     class Meta:
         model = Category
 
@@ -39,8 +41,12 @@ class CategoryFactory(factory.django.DjangoModelFactory):
     member_question_value_minor = 1_000
 
 
+def make_category(**kwargs: object) -> Category:
+    return cast(Category, CategoryFactory(**kwargs))
+
+
 def make_customer(*, member: bool = False, country: str = "US", **kwargs: object) -> User:
-    user = UserFactory(**kwargs)
+    user = cast(User, UserFactory(**kwargs))
     CustomerProfile.objects.create(
         user=user,
         country=country,
@@ -50,7 +56,7 @@ def make_customer(*, member: bool = False, country: str = "US", **kwargs: object
 
 
 def make_expert(*categories: Category, verified: bool = True, **kwargs: object) -> User:
-    user = UserFactory(**kwargs)
+    user = cast(User, UserFactory(**kwargs))
     profile = ExpertProfile.objects.create(
         user=user, verified_at=timezone.now() if verified else None
     )

@@ -16,4 +16,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.pop("DJANGO_ENV", None)
 os.environ.pop("STRIPE_SECRET_KEY", None)
 
-from marketplace.settings import *  # noqa: E402,F403
+from marketplace.settings import *  # noqa: F403
+
+# Several runs may share one PostgreSQL server (a developer's run beside CI's).
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("EXPERTLINE_TEST_DB", "test_expertline")}  # noqa: F405

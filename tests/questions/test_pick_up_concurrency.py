@@ -7,14 +7,14 @@ from django.db import connection, connections
 
 from marketplace.errors import Conflict
 from questions import services
-from questions.models import Question, QuestionEvent
-from tests.factories import CategoryFactory, make_customer, make_expert, make_question
+from questions.models import QuestionEvent
+from tests.factories import make_category, make_customer, make_expert, make_question
 
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_experts_racing_get_exactly_one_assignment():
     assert connection.vendor == "postgresql", "select_for_update needs PostgreSQL to be tested"
-    cat = CategoryFactory()
+    cat = make_category()
     question = make_question(customer=make_customer(), category=cat)
     experts = [make_expert(cat) for _ in range(20)]
     barrier = threading.Barrier(len(experts))

@@ -13,12 +13,15 @@ def test_pick_up_makes_the_question_the_experts_alone(world, open_question):
     assert q.status == QuestionStatus.ASSIGNED
     assert q.expert == world.expert
     event = QuestionEvent.objects.filter(question=q).last()
+    assert event is not None
     assert (event.from_status, event.to_status, event.actor) == ("open", "assigned", world.expert)
 
 
 def test_second_expert_is_told_it_is_taken(world, assigned_question):
     with pytest.raises(Conflict, match="already picked up"):
-        services.question_pick_up(question_id=assigned_question.pk, expert=world.same_category_expert)
+        services.question_pick_up(
+            question_id=assigned_question.pk, expert=world.same_category_expert
+        )
     assigned_question.refresh_from_db()
     assert assigned_question.expert == world.expert
 

@@ -1,0 +1,58 @@
+"""The question page, the poll and All questions cost a fixed number of SQL queries."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from questions import services
+from tests.factories import make_customer, make_question
+
+pytestmark = pytest.mark.django_db
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code in (200, 204)
+    return len(ctx.captured_queries)
+
+
+def test_question_page_queries_do_not_grow_with_messages(client, world, assigned_question):
+    client.force_login(world.customer)
+    url = reverse("question_detail", args=[assigned_question.pk])
+    services.message_post(question_id=assigned_question.pk, author=world.expert, body="first")
+    few = count_queries(client, url)
+    for i in range(30):
+        author = world.customer if i % 2 else world.expert
+        services.message_post(question_id=assigned_question.pk, author=author, body=f"m{i}")
+    many = count_queries(client, url)
+    assert few == many
+    assert many <= 8
+
+
+def test_all_questions_queries_do_not_grow_with_questions(client, world):
+    client.force_login(world.expert)
+    url = reverse("all_questions")
+    make_question(customer=world.customer, category=world.category)
+    few = count_queries(client, url)
+    for _ in range(25):
+        make_question(customer=make_customer(), category=world.category)
+    many = count_queries(client, url)
+    second_page = count_queries(client, url + "?page=2")
+    assert few == many == second_page
+    assert many <= 6
+
+
+def test_unchanged_poll_is_one_query_beyond_the_session(client, world, assigned_question):
+    client.force_login(world.customer)
+    world.customer.refresh_from_db()
+    url = reverse("question_poll", args=[assigned_question.pk]) + (
+        f"?v={assigned_question.version}&after=0&n={world.customer.unread_notifications}"
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 204
+    # The session row (cached in Redis in production), the user, and the one indexed check.
+    poll_queries = [q["sql"] for q in ctx.captured_queries if "questions_question" in q["sql"]]
+    assert len(poll_queries) == 1
+    assert len(ctx.captured_queries) <= 3

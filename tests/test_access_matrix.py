@@ -1,0 +1,103 @@
+"""Every page and API endpoint that names a question (or its messages) refuses outsiders.
+
+The endpoints are read from the URL configuration, so a new one cannot escape:
+another customer, another expert of the same category (after pick-up), an expert
+of another category and an anonymous visitor get 403/404 (or, for a page, the
+login redirect), never the data.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from questions import services
+
+pytestmark = pytest.mark.django_db
+
+ID_KWARGS = {"question_id"}
+SECRET = "Zebra-unicorn-secret-42"
+
+
+def _walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p
+
+
+def question_routes() -> list[tuple[str, str]]:
+    found = []
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if pattern.pattern.converters.keys() & ID_KWARGS or any(k in route for k in ID_KWARGS):
+            found.append((route, pattern.name or route))
+    return sorted(set(found))
+
+
+ROUTES = question_routes()
+
+
+def test_the_matrix_sees_every_question_endpoint():
+    names = {name for _, name in ROUTES}
+    # A guard against a walker that finds nothing: these must be among them.
+    assert {
+        "question_detail",
+        "question_poll",
+        "message_create",
+        "question_pick_up",
+        "question_rate",
+        "api_question_detail",
+        "api_question_messages",
+        "api_question_rate",
+    } <= names
+    assert len(ROUTES) >= 11
+
+
+def _url(route: str, qid: int) -> str:
+    path = route.replace("<int:question_id>", str(qid))
+    return "/" + path.lstrip("^").rstrip("$")
+
+
+@pytest.fixture
+def secret_question(world):
+    q = services.question_ask(
+        customer=world.customer,
+        category=world.category,
+        title=f"Title {SECRET}",
+        body=f"Body {SECRET}",
+        price_minor=2500,
+    )
+    services.question_pick_up(question_id=q.pk, expert=world.expert)
+    services.message_post(question_id=q.pk, author=world.customer, body=f"Message {SECRET}")
+    return q
+
+
+@pytest.mark.parametrize("route,name", ROUTES, ids=[n for _, n in ROUTES])
+@pytest.mark.parametrize(
+    "who", ["anonymous", "other_customer", "same_category_expert", "other_category_expert"]
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_outsiders_never_get_the_data(client, world, secret_question, route, name, who, method):
+    if who != "anonymous":
+        client.force_login(getattr(world, who))
+    url = _url(route, secret_question.pk)
+    body = {"body": "intrusion", "stars": 5}
+    response = getattr(client, method)(url, body)
+    content = response.content.decode(errors="replace")
+    assert SECRET not in content, f"{who} read the question through {method.upper()} {url}"
+    status = response.status_code
+    if status in (403, 404, 405):
+        pass
+    elif status == 302 and who == "anonymous":
+        assert response["Location"].startswith("/accounts/login/")
+    elif status in (302, 409) and name in ("question_pick_up", "api_question_pick_up"):
+        # A same-category expert is told it is taken: they saw the preview before.
+        assert who == "same_category_expert"
+    else:
+        pytest.fail(f"{who} {method.upper()} {url} answered {status}")
+    # Nothing was written by the outsider.
+    secret_question.refresh_from_db()
+    assert secret_question.message_count == 1
+    assert secret_question.expert_id == world.expert.pk
+    assert secret_question.rating_stars is None
