@@ -104,8 +104,7 @@ def unsubscribe_token_read(token: str) -> tuple[int, str] | None:
 
 
 def site_url(path: str) -> str:
-    base = getattr(settings, "EXPERTLINE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-    return base + path
+    return settings.EXPERTLINE_SITE_URL + path
 
 
 def notification_email_send(*, notification_id: int, place: str) -> str:

@@ -312,6 +312,8 @@ LOGGING = {
 
 # --- Expertline ----------------------------------------------------------------
 SITE_NAME = "Expertline"
+# The address used in links of emails (no trailing slash).
+EXPERTLINE_SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # A message body longer than this is refused (characters).
 EXPERTLINE_MESSAGE_MAX_CHARS = env_int("EXPERTLINE_MESSAGE_MAX_CHARS", 5000)
 # Messages one user may post per minute before getting 429.

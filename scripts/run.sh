@@ -12,6 +12,7 @@ cd "$ROOT"
 
 PORT="${PORT:-8000}"
 ADDRESS="http://127.0.0.1:$PORT/"
+export SITE_URL="${SITE_URL:-http://127.0.0.1:$PORT}"
 
 bash "$ROOT/scripts/setup.sh"
 export VIRTUAL_ENV="$ROOT/.venv"
