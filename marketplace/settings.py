@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.headless",
     "marketplace",
     "payments",
     "questions",
@@ -225,6 +226,10 @@ ACCOUNT_SIGNUP_FORM_CLASS = "marketplace.forms.SignupProfileForm"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Expertline] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# The accounts API (sign up, verify email, log in, reset password) for API clients:
+# /_allauth/{browser,app}/v1/..., its OpenAPI spec at /_allauth/openapi.html.
+HEADLESS_ONLY = False
+HEADLESS_SERVE_SPECIFICATION = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Expertline"
 LOGIN_URL = "account_login"

@@ -24,6 +24,7 @@ urlpatterns = [
     path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("marketplace.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),

@@ -99,3 +99,26 @@ def test_seed_demo_is_safe_to_run_twice():
     assert Category.objects.count() == 7
     statuses = set(Question.objects.values_list("status", flat=True))
     assert {"open", "assigned", "answered"} <= statuses
+
+
+@pytest.mark.django_db
+def test_signup_through_the_accounts_api_sends_the_verification_email(client):
+    from django.core import mail
+
+    r = client.post(
+        "/_allauth/app/v1/auth/signup",
+        {
+            "email": "newbie@example.com",
+            "password": "a-Long-passw0rd!",
+            "country": "us",
+            "timezone": "America/New_York",
+        },
+        content_type="application/json",
+    )
+    # 401: signed up, but the email must be verified before the session is usable.
+    assert r.status_code == 401
+    flows = {f["id"]: f for f in r.json()["data"]["flows"]}
+    assert flows["verify_email"]["is_pending"] is True
+    user = User.objects.get(email="newbie@example.com")
+    assert (user.customer_profile.country, user.timezone) == ("US", "America/New_York")
+    assert "confirm-email" in mail.outbox[-1].body or "verify" in mail.outbox[-1].body.lower()
