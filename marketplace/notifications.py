@@ -56,12 +56,17 @@ def _email_after_commit(notification_ids: list[int], place: str) -> None:
 
 
 @transaction.atomic
-def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
-    """Mark the user's unread notifications (all, or the given ids) read; returns how many."""
+def notifications_mark_read(
+    *, user: User, ids: Iterable[int] | None = None, url: str | None = None
+) -> int:
+    """Mark the user's unread notifications read (all, the given ids, or those pointing at
+    `url`, e.g. when the user opens that question); returns how many."""
     User.objects.select_for_update().filter(pk=user.pk).first()
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         unread = unread.filter(pk__in=list(ids))
+    if url is not None:
+        unread = unread.filter(url=url)
     count = unread.update(read_at=timezone.now())
     if count:
         User.objects.filter(pk=user.pk).update(

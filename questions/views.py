@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from marketplace import presence
+from marketplace import notifications, presence
 from marketplace.errors import DomainError, NotFound
 from marketplace.models import Category, User
 from marketplace.services import customer_profile_get
@@ -93,6 +93,9 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
     if not access.can_read_thread:
         return render(request, "questions/preview.html", {"question": question})
     presence.mark(user.pk, presence.question_place(question.pk))
+    if user.unread_notifications:
+        # Opening the conversation is reading what the bell said about it.
+        notifications.notifications_mark_read(user=user, url=services.question_url(question.pk))
     thread = list(selectors.messages_for_page(question))
     context = {
         "question": question,

@@ -81,3 +81,16 @@ def test_settings_page_saves_time_zone_and_email_choices(client):
     assert (user.display_name, user.timezone) == ("Casey", "Europe/Berlin")
     prefs = notifications.email_preferences_get(user)
     assert prefs["message_received"] is True and prefs["question_rated"] is False
+
+
+def test_opening_a_question_marks_its_notifications_read(client, world, assigned_question):
+    from questions import services
+
+    services.message_post(question_id=assigned_question.pk, author=world.expert, body="Hi")
+    world.customer.refresh_from_db()
+    assert world.customer.unread_notifications == 2  # picked up + replied
+    client.force_login(world.customer)
+    client.get(f"/q/{assigned_question.pk}/")
+    world.customer.refresh_from_db()
+    assert world.customer.unread_notifications == 0
+    assert Notification.objects.filter(user=world.customer, read_at=None).count() == 0
