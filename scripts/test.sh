@@ -63,7 +63,7 @@ DEPLOY_SECRET_KEY="$(python -c 'import secrets, string
 alphabet = string.ascii_letters + string.digits + "!@%^&*(-_=+)"
 print("".join(secrets.choice(alphabet) for _ in range(60)))')"
 run "manage.py check --deploy (DJANGO_ENV=production)" \
-    env DJANGO_ENV=production SECRET_KEY="$DEPLOY_SECRET_KEY" ALLOWED_HOSTS=example.com \
+    env -u DJANGO_ALLOW_ASYNC_UNSAFE DJANGO_ENV=production SECRET_KEY="$DEPLOY_SECRET_KEY" ALLOWED_HOSTS=example.com \
     DATABASE_URL="$DATABASE_URL" \
     STRIPE_SECRET_KEY=sk_test_deploycheck STRIPE_WEBHOOK_SECRET=whsec_deploycheck \
     python manage.py check --deploy --fail-level WARNING
