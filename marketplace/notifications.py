@@ -60,8 +60,11 @@ def notifications_mark_read(
     *, user: User, ids: Iterable[int] | None = None, url: str | None = None
 ) -> int:
     """Mark the user's unread notifications read (all, the given ids, or those pointing at
-    `url`, e.g. when the user opens that question); returns how many."""
-    User.objects.select_for_update().filter(pk=user.pk).first()
+    `url`, e.g. when the user opens that question); returns how many.
+
+    Two atomic UPDATEs keep the bell's cached count exact without locking the user:
+    the count subtracted is the number of rows this UPDATE changed.
+    """
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         unread = unread.filter(pk__in=list(ids))
@@ -72,7 +75,7 @@ def notifications_mark_read(
         User.objects.filter(pk=user.pk).update(
             unread_notifications=F("unread_notifications") - count
         )
-    user.refresh_from_db(fields=["unread_notifications"])
+        user.unread_notifications = max(0, user.unread_notifications - count)
     return count
 
 
