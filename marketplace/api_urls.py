@@ -1,6 +1,8 @@
 from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 
+from payments.api import CardApi as PaymentsCardApi
+
 from . import api
 
 urlpatterns = [
@@ -10,5 +12,6 @@ urlpatterns = [
     path("notifications/", api.NotificationListApi.as_view(), name="api_notifications"),
     path("notifications/read/", api.NotificationReadApi.as_view(), name="api_notifications_read"),
     path("support-requests/", api.SupportRequestCreateApi.as_view(), name="api_support_create"),
+    path("card/", PaymentsCardApi.as_view(), name="api_card"),
     path("", include("questions.api_urls")),
 ]

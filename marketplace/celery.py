@@ -11,4 +11,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Every periodic job of the project, by name. Later issues add their sweeps here.
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Credit experts for questions N days after pick-up with no rating or refund request.
+    "questions-credit-sweep": {"task": "questions.credit_sweep", "schedule": 15 * 60},
+}

@@ -163,6 +163,8 @@ class NotificationKind(models.TextChoices):
     MESSAGE_RECEIVED = "message_received", "A new reply on my question"
     QUESTION_RATED = "question_rated", "A customer rated my answer"
     SUPPORT_ANSWERED = "support_answered", "Customer Care answered my request"
+    PAYMENT_RECEIPT = "payment_receipt", "Receipts for my payments"
+    REFUND_UPDATE = "refund_update", "News about my refund requests"
 
 
 class Notification(models.Model):

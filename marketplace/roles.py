@@ -22,6 +22,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "questions.view_question",
         "questions.view_message",
         "questions.view_questionevent",
+        "payments.view_payment",
+        "payments.view_card",
+        "payments.view_refund",
+        "payments.change_refund",
+        "payments.view_dispute",
     ],
     FINANCE: [
         "marketplace.view_user",
@@ -29,6 +34,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "marketplace.change_expertprofile",
         "marketplace.view_category",
         "questions.view_question",
+        "payments.view_payment",
+        "payments.view_refund",
+        "payments.change_refund",
+        "payments.approve_large_refund",
+        "payments.view_dispute",
+        "payments.view_ledgertransaction",
+        "payments.view_ledgeraccount",
+        "payments.view_webhookevent",
     ],
 }
 

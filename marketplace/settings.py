@@ -315,6 +315,39 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- Payments ------------------------------------------------------------------
+# STRIPE_SECRET_KEY set -> the Stripe gateway (STRIPE_API_BASE points it at
+# localstripe in tests); otherwise the embedded local gateway.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY")
+STRIPE_API_BASE = env("STRIPE_API_BASE")
+PAYMENTS_GATEWAY = "stripe" if STRIPE_SECRET_KEY else "local"
+# Signs webhook events (Stripe's endpoint secret; the local gateway signs with it too).
+STRIPE_WEBHOOK_SECRET = env(
+    "STRIPE_WEBHOOK_SECRET", "" if PRODUCTION else "whsec_local_development"
+)
+if PRODUCTION and PAYMENTS_GATEWAY == "local":
+    raise ImproperlyConfigured(
+        "Production refuses the local payment gateway: set STRIPE_SECRET_KEY "
+        "(and STRIPE_WEBHOOK_SECRET, STRIPE_PUBLISHABLE_KEY)."
+    )
+if PRODUCTION and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET must be set when DJANGO_ENV=production")
+# Where the local gateway POSTs its signed webhook events ("" = do not send).
+LOCAL_GATEWAY_WEBHOOK_URL = env("LOCAL_GATEWAY_WEBHOOK_URL", "")
+# Days after a payment during which its customer may ask for a refund.
+EXPERTLINE_REFUND_WINDOW_DAYS = env_int("EXPERTLINE_REFUND_WINDOW_DAYS", 30)
+# Refunds up to this amount (minor units) are approved automatically; 0 = never.
+EXPERTLINE_REFUND_AUTO_APPROVE_MAX_MINOR = env_int("EXPERTLINE_REFUND_AUTO_APPROVE_MAX_MINOR", 0)
+# Refunds above this amount (minor units) need a second approver from Finance.
+EXPERTLINE_REFUND_SECOND_APPROVAL_OVER_MINOR = env_int(
+    "EXPERTLINE_REFUND_SECOND_APPROVAL_OVER_MINOR", 10_000
+)
+# Card saves one customer may attempt per hour before getting 429.
+EXPERTLINE_CARD_SAVES_PER_HOUR = env_int("EXPERTLINE_CARD_SAVES_PER_HOUR", 10)
+# Days without a rating or refund request after which a question is credited.
+EXPERTLINE_AUTO_CREDIT_DAYS = env_int("EXPERTLINE_AUTO_CREDIT_DAYS", 7)
+
 # --- Expertline ----------------------------------------------------------------
 SITE_NAME = "Expertline"
 # The address used in links of emails (no trailing slash).

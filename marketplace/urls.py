@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/", include("marketplace.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("", include("payments.urls")),
     path("", include("questions.urls")),
 ]
 

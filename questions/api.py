@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from marketplace.errors import Forbidden, InvalidInput
 from marketplace.models import Category, User
+from payments.services import PaymentFailed
 
 from . import selectors, services
 from .models import Message, Question
@@ -84,14 +85,62 @@ class QuestionCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.QuestionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        question = services.question_ask(
+        draft = services.question_create_draft(
             customer=_user(request),
             category=data.validated_data["category"],
             title=data.validated_data["title"],
             body=data.validated_data["body"],
             price_minor=data.validated_data.get("price_minor"),
         )
-        return Response(QuestionOutput(question).data, status=status.HTTP_201_CREATED)
+        return _pay_and_post(request, draft.pk, status.HTTP_201_CREATED)
+
+
+class PaymentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    currency = serializers.CharField()
+    next_action_url = serializers.CharField()
+    failure_message = serializers.CharField()
+
+
+def _pay_and_post(request: Request, question_id: int, ok_status: int) -> Response:
+    """Charge and post; a declined card answers 402 with the reason and the draft's id."""
+    try:
+        question, payment = services.question_pay_and_post(
+            question_id=question_id, customer=_user(request)
+        )
+    except PaymentFailed as exc:
+        return Response(
+            {"error": exc.code, "detail": exc.message, "draft_id": question_id},
+            status=status.HTTP_402_PAYMENT_REQUIRED,
+        )
+    body = dict(QuestionOutput(question).data)
+    body["payment"] = PaymentOutput(payment).data if payment else None
+    return Response(body, status=ok_status)
+
+
+class QuestionPayApi(APIView):
+    @extend_schema(request=None, responses=QuestionOutput)
+    def post(self, request: Request, question_id: int) -> Response:
+        return _pay_and_post(request, question_id, status.HTTP_200_OK)
+
+
+class QuestionRefundApi(APIView):
+    class QuestionRefundInput(serializers.Serializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=QuestionRefundInput, responses={201: dict})
+    def post(self, request: Request, question_id: int) -> Response:
+        data = self.QuestionRefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = services.question_refund_request(
+            question_id=question_id, customer=_user(request), reason=data.validated_data["reason"]
+        )
+        return Response(
+            {"id": refund.pk, "status": refund.status, "amount_minor": refund.amount_minor},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class QuestionMineApi(APIView):

@@ -74,6 +74,8 @@ class Question(models.Model):
     rating_comment = models.CharField(max_length=500, blank=True)
     rating_automatic = models.BooleanField(default=False)
     rated_at = models.DateTimeField(null=True, blank=True)
+    # When the expert was credited for this question (once; see questions.credit).
+    credited_at = models.DateTimeField(null=True, blank=True)
     # Bumped on every change a viewer should see (message, status, rating): the
     # poll answers "nothing new" by comparing it, with one primary-key lookup.
     version = models.PositiveIntegerField(default=1)
@@ -96,6 +98,12 @@ class Question(models.Model):
                 name="question_open_by_category",
             ),
             models.Index(fields=["customer", "-created_at"], name="question_customer_recent"),
+            # The automatic-credit sweep: picked up, not yet credited, oldest first.
+            models.Index(
+                fields=["picked_up_at"],
+                condition=Q(credited_at__isnull=True, expert__isnull=False),
+                name="question_credit_due",
+            ),
             models.Index(fields=["expert", "-picked_up_at"], name="question_expert_recent"),
         ]
         constraints = [

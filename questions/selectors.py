@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 
 from marketplace.errors import NotFound
 from marketplace.models import Category, ExpertProfile, User
+from payments.models import Payment, PaymentStatus, Refund
 
 from .models import Message, Question, QuestionStatus
 
@@ -78,6 +79,21 @@ def poll_state_for_user(*, question_id: int, user: User) -> tuple[int, str] | No
     if not (user.is_staff and user.has_perm("questions.view_question")):
         rows = rows.filter(Q(customer_id=user.pk) | Q(expert_id=user.pk))
     return rows.values_list("version", "status").first()
+
+
+def question_payment(question: Question) -> Payment | None:
+    """The question's live payment (or its last failed attempt)."""
+    rows = list(
+        Payment.objects.filter(reference=f"question-{question.pk}")
+        .select_related("card")
+        .order_by("-id")[:5]
+    )
+    live = [p for p in rows if p.status != PaymentStatus.FAILED]
+    return live[0] if live else (rows[0] if rows else None)
+
+
+def question_refund(payment: Payment) -> Refund | None:
+    return payment.refunds.order_by("-id").first()
 
 
 def messages_for_page(question: Question) -> QuerySet[Message]:

@@ -19,8 +19,10 @@ from marketplace import notifications, presence, ratelimit
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import Category, ExpertProfile, NotificationKind, User
 from marketplace.services import customer_profile_get
+from payments import services as payment_services
+from payments.models import Payment, Refund
 
-from . import signals
+from . import credit, signals
 from .models import QUESTION_TRANSITIONS, Channel, Message, Question, QuestionEvent, QuestionStatus
 
 TITLE_MAX = 150
@@ -152,18 +154,101 @@ def question_ask(
     body: str,
     price_minor: int | None,
     channel: str = Channel.CHAT,
-) -> Question:
-    """Draft and post in one step (the ask form and the API)."""
-    with transaction.atomic():
-        draft = question_create_draft(
-            customer=customer,
-            category=category,
-            title=title,
-            body=body,
-            price_minor=price_minor,
-            channel=channel,
-        )
-        return question_post(question_id=draft.pk, customer=customer)
+) -> tuple[Question, Payment | None]:
+    """Draft, charge up front (Pay-Per-Question) and post.
+
+    Returns the question and its payment. The question is `open` when posted; it
+    stays an `intake` draft when the payment needs authentication (the payment
+    is `requires_action`); a declined card raises PaymentFailed and the draft
+    stays, charged nothing, for the customer to retry.
+    """
+    draft = question_create_draft(
+        customer=customer,
+        category=category,
+        title=title,
+        body=body,
+        price_minor=price_minor,
+        channel=channel,
+    )
+    return question_pay_and_post(question_id=draft.pk, customer=customer)
+
+
+def question_pay_and_post(*, question_id: int, customer: User) -> tuple[Question, Payment | None]:
+    """Charge a draft's stated price (once, however often called) and post it when paid."""
+    question = Question.objects.filter(pk=question_id, customer=customer).first()
+    if question is None:
+        raise NotFound("This question does not exist.")
+    if question.is_member_question:
+        if question.status == QuestionStatus.INTAKE:
+            question = question_post(question_id=question.pk, customer=customer)
+        return question, None
+    payment = payment_services.payment_charge(
+        user=customer,
+        reference=credit.payment_reference(question.pk),
+        amount_minor=question.price_minor,
+        currency=question.currency,
+        description=f"Question #{question.pk}: {question.title}"[:200],
+        return_url=reverse("question_payment_return", args=[question.pk]),
+    )
+    # A successful charge posts the question (payments' payment_succeeded signal).
+    question.refresh_from_db()
+    return question, payment
+
+
+def question_payment_complete(*, payment: Payment) -> None:
+    """Receiver of payments' payment_succeeded: post the paid draft and send the receipt."""
+    if not payment.reference.startswith("question-"):
+        return
+    question_id = int(payment.reference.removeprefix("question-"))
+    question = Question.objects.select_related("customer").get(pk=question_id)
+    if question.status == QuestionStatus.INTAKE:
+        question_post(question_id=question.pk, customer=question.customer)
+    card = f" with {payment.card}" if payment.card else ""
+    notifications.notify(
+        user=question.customer,
+        kind=NotificationKind.PAYMENT_RECEIPT,
+        text=f"Receipt: {payment.amount_display} paid{card} for “{question.title}”",
+        url=question_url(question.pk),
+        place=presence.question_place(question.pk),
+    )
+
+
+def question_refund_request(*, question_id: int, customer: User, reason: str) -> Refund:
+    question = Question.objects.filter(pk=question_id, customer=customer).first()
+    if question is None:
+        raise NotFound("This question does not exist.")
+    if question.is_member_question:
+        raise Conflict("Members' questions are covered by the membership; nothing was charged.")
+    return payment_services.refund_request(
+        user=customer, reference=credit.payment_reference(question.pk), reason=reason
+    )
+
+
+def question_refunded(*, payment: Payment, refund: Refund) -> None:
+    """Receiver of payments' refund_succeeded: the question is refunded; the customer is told."""
+    if not payment.reference.startswith("question-"):
+        return
+    question = _lock(int(payment.reference.removeprefix("question-")))
+    if question.status != QuestionStatus.REFUNDED:
+        _transition(question, QuestionStatus.REFUNDED, actor=None, note=f"refund-{refund.pk}")
+    notifications.notify(
+        user=question.customer,
+        kind=NotificationKind.REFUND_UPDATE,
+        text=f"Your refund of {refund.amount_display} for “{question.title}” was sent to your card",
+        url=question_url(question.pk),
+    )
+
+
+def question_refund_denied(*, payment: Payment, refund: Refund) -> None:
+    if not payment.reference.startswith("question-"):
+        return
+    question = Question.objects.get(pk=int(payment.reference.removeprefix("question-")))
+    notifications.notify(
+        user=question.customer,
+        kind=NotificationKind.REFUND_UPDATE,
+        text=f"Your refund request for “{question.title}” was declined: {refund.decision_note}",
+        url=question_url(question.pk),
+    )
 
 
 def experts_of_category_notify(*, question_id: int) -> int:
@@ -310,6 +395,8 @@ def question_rate(*, question_id: int, customer: User, stars: int, comment: str 
         place=presence.question_place(question.pk),
     )
     signals.question_rated.send(sender=Question, question=question, automatic=False)
+    if credit.rating_triggers_credit(stars):
+        credit.question_credit(question_id=question.pk, trigger="rating")
     return question
 
 
@@ -319,3 +406,39 @@ def question_close(*, question_id: int, actor: User) -> Question:
     if actor.pk != question.customer_id and not actor.is_staff:
         raise NotFound("This question does not exist.")
     return _transition(question, QuestionStatus.CLOSED, actor=actor)
+
+
+def question_dispute_evidence(*, payment: Payment) -> dict[str, object] | None:
+    """What we hold about a disputed question: the question, its thread and its history."""
+    if not payment.reference.startswith("question-"):
+        return None
+    question = Question.objects.select_related("category", "customer", "expert").get(
+        pk=int(payment.reference.removeprefix("question-"))
+    )
+    return {
+        "title": f"Question #{question.pk}",
+        "data": {
+            "question": {
+                "id": question.pk,
+                "category": question.category.name,
+                "title": question.title,
+                "body": question.body,
+                "status": question.status,
+                "customer": question.customer.email,
+                "expert": question.expert.email if question.expert else None,
+                "posted_at": question.posted_at.isoformat() if question.posted_at else None,
+                "picked_up_at": question.picked_up_at.isoformat()
+                if question.picked_up_at
+                else None,
+                "rating_stars": question.rating_stars,
+            },
+            "messages": [
+                {"at": m.created_at.isoformat(), "author": m.author.email, "body": m.body}
+                for m in question.messages.select_related("author").order_by("id")
+            ],
+            "events": [
+                {"at": e.created_at.isoformat(), "from": e.from_status, "to": e.to_status}
+                for e in question.events.order_by("id")
+            ],
+        },
+    }

@@ -14,3 +14,10 @@ from .services import experts_of_category_notify
 )
 def notify_category_experts(question_id: int) -> int:
     return experts_of_category_notify(question_id=question_id)
+
+
+@shared_task(name="questions.credit_sweep", acks_late=True, soft_time_limit=300, time_limit=360)
+def credit_sweep() -> int:
+    from .credit import credit_sweep as sweep
+
+    return sweep()

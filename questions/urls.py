@@ -13,4 +13,13 @@ urlpatterns = [
         "q/<int:question_id>/answered", views.question_mark_answered, name="question_mark_answered"
     ),
     path("q/<int:question_id>/rate", views.question_rate, name="question_rate"),
+    path("q/<int:question_id>/pay", views.question_pay, name="question_pay"),
+    path(
+        "q/<int:question_id>/payment-return",
+        views.question_payment_return,
+        name="question_payment_return",
+    ),
+    path(
+        "q/<int:question_id>/refund", views.question_refund_request, name="question_refund_request"
+    ),
 ]

@@ -16,6 +16,9 @@ from marketplace import notifications, presence
 from marketplace.errors import DomainError, NotFound
 from marketplace.models import Category, User
 from marketplace.services import customer_profile_get
+from payments import services as payment_services
+from payments.models import PaymentStatus
+from payments.services import PaymentFailed
 
 from . import selectors, services
 from .forms import AskForm, MessageForm, RateForm
@@ -57,7 +60,7 @@ def ask(request: HttpRequest) -> HttpResponse:
     form = AskForm(request.POST or None, member=member, initial=request.GET or None)
     if request.method == "POST" and form.is_valid():
         try:
-            question = services.question_ask(
+            draft = services.question_create_draft(
                 customer=user,
                 category=form.cleaned_data["category"],
                 title=form.cleaned_data["title"],
@@ -67,10 +70,70 @@ def ask(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, "Your question is posted. An expert will pick it up soon.")
-            return redirect("question_detail", question.pk)
+            return _pay_and_post(request, draft.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "questions/ask.html", {"form": form, "member": member}, status=status)
+    context = {"form": form, "member": member, "card": payment_services.card_get(user=user)}
+    return render(request, "questions/ask.html", context, status=status)
+
+
+def _pay_and_post(request: HttpRequest, question_id: int) -> HttpResponse:
+    """Charge the draft and post it; on a decline the draft page says why."""
+    try:
+        question, payment = services.question_pay_and_post(
+            question_id=question_id, customer=_user(request)
+        )
+    except PaymentFailed as exc:
+        messages.error(
+            request, f"Your question is saved as a draft and was not posted: {exc.message}"
+        )
+        return redirect("question_detail", question_id)
+    if payment is not None and payment.status == PaymentStatus.REQUIRES_ACTION:
+        if payment.next_action_url:
+            return redirect(payment.next_action_url)
+        messages.info(request, "Your bank asks you to confirm this payment.")
+        return redirect("question_detail", question_id)
+    messages.success(request, "Your question is posted. An expert will pick it up soon.")
+    return redirect("question_detail", question.pk)
+
+
+@login_required
+@require_POST
+def question_pay(request: HttpRequest, question_id: int) -> HttpResponse:
+    """Retry paying a draft (after a decline, with the same or a new card)."""
+    return _pay_and_post(request, question_id)
+
+
+@login_required
+@require_GET
+def question_payment_return(request: HttpRequest, question_id: int) -> HttpResponse:
+    """Back from authenticating the payment: ask the gateway where it stands."""
+    access = selectors.question_get_for_user(question_id=question_id, user=_user(request))
+    if access.role != "customer":
+        raise NotFound(selectors.NOT_FOUND)
+    payment = selectors.question_payment(access.question)
+    if payment is not None:
+        payment = payment_services.payment_sync(payment_id=payment.pk, source="return")
+        if payment.status == PaymentStatus.SUCCEEDED:
+            messages.success(request, "Payment confirmed. Your question is posted.")
+        elif payment.status == PaymentStatus.FAILED:
+            messages.error(request, f"The payment did not go through: {payment.failure_message}")
+    return redirect("question_detail", question_id)
+
+
+@login_required
+@require_POST
+def question_refund_request(request: HttpRequest, question_id: int) -> HttpResponse:
+    try:
+        services.question_refund_request(
+            question_id=question_id, customer=_user(request), reason=request.POST.get("reason", "")
+        )
+    except DomainError as exc:
+        _flash_or_raise(request, exc)
+    else:
+        messages.success(
+            request, "Your refund request is with Customer Care. We will tell you the outcome."
+        )
+    return redirect("question_detail", question_id)
 
 
 def _message_json(message: Message, viewer_id: int) -> dict[str, Any]:
@@ -92,6 +155,20 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
     question = access.question
     if not access.can_read_thread:
         return render(request, "questions/preview.html", {"question": question})
+    # The payment is the customer's (and staff's) business, not the expert's.
+    sees_payment = access.role in ("customer", "staff") and not question.is_member_question
+    payment = selectors.question_payment(question) if sees_payment else None
+    refund = selectors.question_refund(payment) if payment else None
+    if question.status == QuestionStatus.INTAKE:
+        return render(
+            request,
+            "questions/draft.html",
+            {
+                "question": question,
+                "payment": payment,
+                "card": payment_services.card_get(user=user),
+            },
+        )
     presence.mark(user.pk, presence.question_place(question.pk))
     if user.unread_notifications:
         # Opening the conversation is reading what the bell said about it.
@@ -112,6 +189,13 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
         and question.status in (QuestionStatus.ASSIGNED, QuestionStatus.ANSWERED),
         "can_mark_answered": access.role == "customer"
         and question.status == QuestionStatus.ASSIGNED,
+        "payment": payment,
+        "refund": refund,
+        "can_ask_refund": access.role == "customer"
+        and payment is not None
+        and refund is None
+        and payment.status == PaymentStatus.SUCCEEDED
+        and payment_services.refund_window_open(payment),
     }
     return render(request, "questions/detail.html", context)
 

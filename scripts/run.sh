@@ -13,6 +13,8 @@ cd "$ROOT"
 PORT="${PORT:-8000}"
 ADDRESS="http://127.0.0.1:$PORT/"
 export SITE_URL="${SITE_URL:-http://127.0.0.1:$PORT}"
+# The local payment gateway sends its signed webhook events to our own endpoint.
+export LOCAL_GATEWAY_WEBHOOK_URL="${LOCAL_GATEWAY_WEBHOOK_URL:-$SITE_URL/payments/webhooks/stripe/}"
 
 bash "$ROOT/scripts/setup.sh"
 export VIRTUAL_ENV="$ROOT/.venv"

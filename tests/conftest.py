@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,7 +17,35 @@ from .factories import make_category, make_customer, make_expert, make_question
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     # Rate limits and presence live in the cache (Redis): each test starts clean.
-    cache.clear()
+    prefix = cache.key_prefix
+    client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if prefix and client is not None:
+        redis = client(write=True)
+        keys = list(redis.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            redis.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_balances(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that touched the database, the whole ledger balances."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & names
+    )
+    uses_db = marker is not None or transactional or "db" in names
+    if uses_db:
+        # Set the database up before this fixture, so it is still there at our teardown.
+        request.getfixturevalue("transactional_db" if transactional else "db")
+    yield
+    if uses_db:
+        from payments import ledger
+
+        problems = ledger.check()
+        assert problems == [], f"ledger_check failed after the test: {problems}"
 
 
 @dataclass

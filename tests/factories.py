@@ -8,6 +8,7 @@ import factory
 from django.utils import timezone
 
 from marketplace.models import Category, CustomerProfile, ExpertProfile, MembershipStatus, User
+from payments import services as payment_services
 from questions import services as question_services
 from questions.models import Question
 
@@ -45,14 +46,28 @@ def make_category(**kwargs: object) -> Category:
     return cast(Category, CategoryFactory(**kwargs))
 
 
-def make_customer(*, member: bool = False, country: str = "US", **kwargs: object) -> User:
+TEST_CARD = "4242424242424242"
+
+
+def make_customer(
+    *, member: bool = False, country: str = "US", card: str | None = TEST_CARD, **kwargs: object
+) -> User:
+    """A customer; with a card on file (saved through the local gateway) unless card=None."""
     user = cast(User, UserFactory(**kwargs))
     CustomerProfile.objects.create(
         user=user,
         country=country,
         membership_status=MembershipStatus.ACTIVE if member else MembershipStatus.NONE,
     )
+    if card:
+        save_card(user, card)
     return user
+
+
+def save_card(user: User, number: str) -> None:
+    payment_services.card_save_local(
+        user=user, number=number, exp_month=12, exp_year=2034, cvc="123"
+    )
 
 
 def make_expert(*categories: Category, verified: bool = True, **kwargs: object) -> User:
@@ -67,10 +82,11 @@ def make_expert(*categories: Category, verified: bool = True, **kwargs: object) 
 def make_question(
     *, customer: User, category: Category, price_minor: int | None = 2500, title: str = "Help"
 ) -> Question:
-    return question_services.question_ask(
+    question, _ = question_services.question_ask(
         customer=customer,
         category=category,
         title=title,
         body="Some details about my problem.",
         price_minor=price_minor,
     )
+    return question

@@ -20,3 +20,7 @@ from marketplace.settings import *  # noqa: F403
 
 # Several runs may share one PostgreSQL server (a developer's run beside CI's).
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("EXPERTLINE_TEST_DB", "test_expertline")}  # noqa: F405
+
+# Each run keeps its cache keys under its own prefix, and clears only those
+# (tests/conftest.py), so runs beside each other on one Redis do not interfere.
+CACHES["default"]["KEY_PREFIX"] = f"t{os.getpid()}"  # noqa: F405

@@ -61,7 +61,7 @@ def _url(route: str, qid: int) -> str:
 
 @pytest.fixture
 def secret_question(world):
-    q = services.question_ask(
+    q, _ = services.question_ask(
         customer=world.customer,
         category=world.category,
         title=f"Title {SECRET}",

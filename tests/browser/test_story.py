@@ -1,6 +1,7 @@
 """The main story in headless Chromium, against the live server.
 
-A new customer signs up (verifying the email from the file backend) and asks; a
+A new customer signs up (verifying the email from the file backend), saves a
+test card (the price is charged when the question is posted) and asks; a
 verified expert sees the preview in All questions and picks it up; they exchange
 messages, and each sees the other's message and bell count arrive without a
 reload. The tests also save the screenshots in docs/screenshots/.
@@ -10,26 +11,34 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, Request, ViewportSize, expect
+from playwright.sync_api import Locator, Page, Request, ViewportSize, expect
 
 from marketplace import demo
-from marketplace.models import Category, Notification, User
+from marketplace.models import Notification, User
+from payments.models import Payment, PaymentStatus
 from questions import services as question_services
 from questions.models import Message, Question, QuestionStatus
-from tests.factories import make_question
+from tests.browser.conftest import (
+    CARD_OK,
+    NewContext,
+    cars,
+    fill_card,
+    log_in,
+    nav,
+    seed_expert,
+    shot,
+)
+from tests.factories import TEST_CARD, make_question, save_card
 
 pytestmark = [
     pytest.mark.browser,
     # pytest-playwright's own base_url fixture (not ours) triggers this deprecation.
     pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods"),
 ]
-
-NewContext = Callable[..., BrowserContext]
 
 # The live updates arrive through the page's poll: well within this (ms).
 LIVE = 4000
@@ -54,19 +63,6 @@ def mail_dir(settings: Any, tmp_path: Path) -> Path:
     return folder
 
 
-def cars() -> Category:
-    return {c.slug: c for c in demo.categories_seed()}["cars"]
-
-
-def seed_expert(category: Category) -> User:
-    return demo.expert_ensure(
-        "erin.expert@example.com",
-        name="Dr. Erin Mechanic",
-        headline="Master mechanic, 20 years on European cars",
-        categories=[category],
-    )
-
-
 def confirmation_path(mail_dir: Path) -> str:
     """The confirm-email link of the verification email the file backend wrote."""
     for path in sorted(mail_dir.iterdir()):
@@ -83,20 +79,6 @@ def confirmation_path(mail_dir: Path) -> str:
                 if found:
                     return found.group(0)
     raise AssertionError(f"no confirm-email link in the mail written to {mail_dir}")
-
-
-def log_in(new_context: NewContext, base: str, email_address: str, password: str) -> Page:
-    page = new_context().new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.locator("#id_login").fill(email_address)
-    page.locator("#id_password").fill(password)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page.locator("#bell")).to_be_attached()
-    return page
-
-
-def nav(page: Page) -> Locator:
-    return page.get_by_role("navigation", name="Main")
 
 
 def unread(user: User) -> int:
@@ -126,10 +108,6 @@ def assert_no_sideways_scroll(page: Page) -> None:
     assert widths["scroll"] <= widths["inner"], f"{page.url} scrolls sideways: {widths}"
 
 
-def shot(page: Page, folder: Path, name: str) -> None:
-    page.screenshot(path=str(folder / name), full_page=True, animations="disabled")
-
-
 def test_signup_ask_pick_up_and_talk_live(
     new_context: NewContext, live_server: Any, mail_dir: Path, screenshots_dir: Path
 ) -> None:
@@ -137,6 +115,7 @@ def test_signup_ask_pick_up_and_talk_live(
     category = cars()
     expert = seed_expert(category)
     other = demo.customer_ensure("olive@example.com", name="Olive")
+    save_card(other, TEST_CARD)  # questions are posted once paid
     for title in (
         "Grinding noise when braking downhill",
         "Is a 2014 diesel with 180k miles worth buying?",
@@ -167,9 +146,16 @@ def test_signup_ask_pick_up_and_talk_live(
     assert customer.display_name == "Casey Driver"
     assert customer.customer_profile.country == "US"
 
-    # --- The customer asks ------------------------------------------------------
+    # --- The customer saves a card (the price is charged on posting) and asks -----
     nav(cpage).get_by_role("link", name="Ask an expert").click()
     expect(cpage).to_have_url(re.compile(r"/ask/$"))
+    cpage.get_by_role("link", name="Add a card").click()
+    expect(cpage).to_have_url(re.compile(r"/account/card/\?next=/ask/$"))
+    fill_card(cpage, CARD_OK)
+    expect(cpage).to_have_url(re.compile(r"/ask/$"))  # `next` brings the customer back
+    expect(cpage.locator(".flash")).to_contain_text("is saved")
+    expect(cpage.locator("main .note")).to_contain_text("your card Visa •••• 4242 when you post")
+    expect(cpage.get_by_role("link", name="Add a card")).to_have_count(0)
     cpage.locator("#id_category").select_option(label="Cars")
     cpage.locator("#id_title").fill("Check engine light after refuelling")
     cpage.locator("#id_body").fill(
@@ -184,8 +170,11 @@ def test_signup_ask_pick_up_and_talk_live(
     question = Question.objects.get(pk=question_id)
     assert question.customer_id == customer.pk
     assert question.price_minor == 2500
+    assert question.status == QuestionStatus.OPEN
     expect(cpage.locator("h1")).to_have_text("Check engine light after refuelling")
     expect(cpage.locator("#question-status")).to_have_text(QuestionStatus.OPEN.label)
+    expect(cpage.locator("#receipt")).to_contain_text("Paid $25.00 with Visa •••• 4242")
+    assert Payment.objects.get(user=customer).status == PaymentStatus.SUCCEEDED
 
     # --- The expert sees the preview and picks it up -----------------------------
     epage = log_in(new_context, base, expert.email, demo.DEMO_PASSWORD)
@@ -315,6 +304,7 @@ def test_customer_marks_answered_and_rates_five_stars(
     category = cars()
     expert = seed_expert(category)
     customer = demo.customer_ensure("casey@example.com", name="Casey")
+    save_card(customer, TEST_CARD)
     question = make_question(customer=customer, category=category, title="Squeaky belt")
     question_services.question_pick_up(question_id=question.pk, expert=expert)
     question_services.message_post(
@@ -356,6 +346,7 @@ def test_question_page_keyboard_and_small_screen(new_context: NewContext, live_s
     base = live_server.url
     category = cars()
     customer = demo.customer_ensure("casey@example.com", name="Casey")
+    save_card(customer, TEST_CARD)
     question = make_question(customer=customer, category=category, title="Rattle at idle")
 
     page = log_in(new_context, base, customer.email, demo.DEMO_PASSWORD)

@@ -88,9 +88,10 @@ def test_opening_a_question_marks_its_notifications_read(client, world, assigned
 
     services.message_post(question_id=assigned_question.pk, author=world.expert, body="Hi")
     world.customer.refresh_from_db()
-    assert world.customer.unread_notifications == 2  # picked up + replied
+    assert world.customer.unread_notifications == 3  # receipt, picked up, replied
     client.force_login(world.customer)
     client.get(f"/q/{assigned_question.pk}/")
     world.customer.refresh_from_db()
     assert world.customer.unread_notifications == 0
     assert Notification.objects.filter(user=world.customer, read_at=None).count() == 0
+    assert Notification.objects.filter(user=world.customer).count() == 3

@@ -99,8 +99,8 @@ def test_only_experts_list_open_questions(world):
 def test_notifications_api_lists_and_marks_read(world, assigned_question):
     client = api_as(world.customer)
     data = client.get("/api/notifications/").json()
-    assert data["unread"] == 1
-    assert data["results"][0]["kind"] == "question_picked_up"
+    assert data["unread"] == 2
+    assert [n["kind"] for n in data["results"]] == ["question_picked_up", "payment_receipt"]
     assert client.post("/api/notifications/read/", {}, format="json").json()["unread"] == 0
 
 

@@ -1,0 +1,879 @@
+"""The embedded payment gateway: Stripe's rules, kept in our own database.
+
+It is the default when no Stripe key is set (development, tests, demos). It
+behaves as Stripe does where payments.services can tell: idempotency keys return
+their first answer and refuse other parameters, refunds never exceed what was
+captured, Stripe's test card numbers decline or ask for authentication, and
+signed webhook events (`Stripe-Signature`) are posted after each change.
+
+State lives in `LocalGatewayObject` rows (customers, payment methods, setup
+intents, payment intents, refunds, disputes, events) and `LocalIdempotencyKey`.
+A full card number is never stored: a payment method keeps brand, last4, expiry
+and the test behaviour its number selects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+from celery import shared_task
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from payments.models import LocalGatewayObject, LocalIdempotencyKey
+
+from .base import (
+    CardDeclined,
+    CardInfo,
+    GatewayError,
+    IdempotencyConflict,
+    IntentResult,
+    InvalidSignature,
+    RefundResult,
+    SetupResult,
+    WebhookEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Seconds a webhook signature stays valid (Stripe's default tolerance).
+SIGNATURE_TOLERANCE = 300
+
+AUTHENTICATION_FAILED = "Authentication failed. Please try another card."
+REFUND_TOO_LARGE = "The refund is larger than the amount left to refund."
+CARD_DECLINED = "Your card was declined."
+
+
+class Behaviour:
+    """What a saved card does, chosen by its number (Stripe's test cards)."""
+
+    SUCCEEDS = "succeeds"
+    CHARGE_DECLINED = "charge_declined"  # saves, every charge declined (4000 0000 0000 0341)
+    DECLINED = "declined"  # declined when saved (4000 0000 0000 0002)
+    AUTHENTICATE_ALWAYS = "authenticate_always"  # every charge asks (4000 0027 6000 3184)
+    AUTHENTICATE_SETUP = "authenticate_setup"  # asks once, when saved (4000 0025 0000 3155)
+
+
+TEST_CARDS = {
+    "4000000000000341": Behaviour.CHARGE_DECLINED,
+    "4000000000000002": Behaviour.DECLINED,
+    "4000002760003184": Behaviour.AUTHENTICATE_ALWAYS,
+    "4000002500003155": Behaviour.AUTHENTICATE_SETUP,
+}
+
+
+@dataclass(frozen=True)
+class CardNumber:
+    """A validated card, as it may be kept: never the full number beyond this object."""
+
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    behaviour: str
+
+
+def card_validate(*, number: str, exp_month: int, exp_year: int, cvc: str) -> CardNumber:
+    """Stripe's checks of typed card data, with its messages and codes."""
+    digits = number.replace(" ", "")
+    if not (digits.isdigit() and 12 <= len(digits) <= 19 and _luhn_ok(digits)):
+        raise GatewayError("Your card number is incorrect.", code="incorrect_number")
+    if exp_year < 100:
+        exp_year += 2000
+    if not 1 <= exp_month <= 12:
+        raise GatewayError("Your card's expiration month is invalid.", code="invalid_expiry_month")
+    today = timezone.now().date()
+    if (exp_year, exp_month) < (today.year, today.month):
+        raise GatewayError("Your card has expired.", code="expired_card")
+    if exp_year > today.year + 50:
+        raise GatewayError("Your card's expiration year is invalid.", code="invalid_expiry_year")
+    if not (cvc.isdigit() and 3 <= len(cvc) <= 4):
+        raise GatewayError("Your card's security code is incorrect.", code="incorrect_cvc")
+    brand = {"4": "visa", "5": "mastercard", "3": "amex"}.get(digits[0], "unknown")
+    return CardNumber(
+        brand=brand,
+        last4=digits[-4:],
+        exp_month=exp_month,
+        exp_year=exp_year,
+        behaviour=TEST_CARDS.get(digits, Behaviour.SUCCEEDS),
+    )
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+# --- Webhook signatures (Stripe's scheme, without the stripe package) -----------
+
+
+def signature_header(payload: str, *, secret: str, timestamp: int | None = None) -> str:
+    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`, as Stripe signs its events."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def signature_verify(
+    payload: bytes, header: str, *, secret: str, tolerance: int = SIGNATURE_TOLERANCE
+) -> None:
+    """Raise InvalidSignature unless `header` signs `payload` with `secret`, recently enough."""
+    if not header or not secret:
+        raise InvalidSignature()
+    try:
+        text = payload.decode()
+        items = [part.split("=", 1) for part in header.split(",")]
+        timestamp = int(next(value for name, value in items if name == "t"))
+    except (UnicodeDecodeError, ValueError, StopIteration) as exc:
+        raise InvalidSignature() from exc
+    signatures = [value for name, value in items if name == "v1"]
+    expected = signature_header(text, secret=secret, timestamp=timestamp).split("v1=", 1)[1]
+    if not any(hmac.compare_digest(expected, s) for s in signatures):
+        raise InvalidSignature()
+    if timestamp < time.time() - tolerance:
+        raise InvalidSignature("Webhook signature is too old.")
+
+
+def webhook_event_parse(payload: bytes) -> WebhookEvent:
+    """A verified Stripe-style event body → WebhookEvent (currency in upper case)."""
+    try:
+        body = json.loads(payload)
+        data = dict(body["data"]["object"])
+        event = WebhookEvent(
+            id=str(body["id"]), type=str(body["type"]), data=data, created=int(body["created"])
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidSignature("Invalid webhook payload.") from exc
+    if isinstance(data.get("currency"), str):
+        data["currency"] = data["currency"].upper()
+    return event
+
+
+# --- The gateway ----------------------------------------------------------------
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_local_{secrets.token_hex(12)}"
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """What the local authentication page shows about a pending intent."""
+
+    intent_id: str
+    kind: str  # "payment" | "setup"
+    status: str
+    amount: int  # minor units; 0 for a card being saved
+    currency: str
+    brand: str
+    last4: str
+    customer_id: str = ""
+
+
+class LocalGateway:
+    name = "local"
+
+    # -- customers and cards ------------------------------------------------
+
+    def customer_create(self, *, email: str, idempotency_key: str) -> str:
+        def run() -> str:
+            obj = _create("cus", "customer", {"email": email})
+            return obj.object_id
+
+        return self._idempotent(
+            op="customer_create",
+            key=idempotency_key,
+            params={"email": email},
+            run=run,
+            dump=lambda r: {"id": r},
+            load=lambda d: str(d["id"]),
+        )
+
+    def setup_intent_create(self, *, customer_id: str, idempotency_key: str) -> SetupResult:
+        def run() -> SetupResult:
+            _get(customer_id, "customer")
+            seti = _create(
+                "seti",
+                "setup_intent",
+                {"customer": customer_id, "status": "requires_payment_method"},
+            )
+            seti.data["client_secret"] = f"{seti.object_id}_secret_{secrets.token_hex(8)}"
+            seti.save(update_fields=["data", "updated_at"])
+            return _setup_result(seti)
+
+        return self._idempotent(
+            op="setup_intent_create",
+            key=idempotency_key,
+            params={"customer": customer_id},
+            run=run,
+            dump=_dump_setup,
+            load=_load_setup,
+        )
+
+    def card_save_local(
+        self,
+        *,
+        customer_id: str,
+        number: str,
+        exp_month: int,
+        exp_year: int,
+        cvc: str,
+        idempotency_key: str,
+    ) -> SetupResult:
+        # Validation errors are not remembered under the key (Stripe's rule too).
+        card = card_validate(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
+        _get(customer_id, "customer")
+
+        def run() -> SetupResult:
+            seti = _create(
+                "seti",
+                "setup_intent",
+                {"customer": customer_id, "status": "requires_payment_method"},
+            )
+            seti.data["client_secret"] = f"{seti.object_id}_secret_{secrets.token_hex(8)}"
+            if card.behaviour == Behaviour.DECLINED:
+                seti.data["last_setup_error"] = {"code": "card_declined", "message": CARD_DECLINED}
+                seti.save(update_fields=["data", "updated_at"])
+                raise CardDeclined()
+            # Until a card that asks for authentication at set-up is authenticated,
+            # it is not attached to the customer.
+            needs_auth = card.behaviour == Behaviour.AUTHENTICATE_SETUP
+            pm = _create(
+                "pm",
+                "payment_method",
+                {
+                    "customer": None if needs_auth else customer_id,
+                    "brand": card.brand,
+                    "last4": card.last4,
+                    "exp_month": card.exp_month,
+                    "exp_year": card.exp_year,
+                    "behaviour": card.behaviour,
+                },
+            )
+            seti.data["payment_method"] = pm.object_id
+            seti.data["status"] = "requires_action" if needs_auth else "succeeded"
+            seti.save(update_fields=["data", "updated_at"])
+            return _setup_result(seti)
+
+        # The request hash covers the number through a keyed HMAC only; the CVC is
+        # left out (it must not outlive the request, even hashed).
+        return self._idempotent(
+            op="card_save_local",
+            key=idempotency_key,
+            params={
+                "customer": customer_id,
+                "number": number.replace(" ", ""),
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+            },
+            run=run,
+            dump=_dump_setup,
+            load=_load_setup,
+        )
+
+    def setup_intent_retrieve(self, *, setup_intent_id: str) -> SetupResult:
+        return _setup_result(_get(setup_intent_id, "setup_intent"))
+
+    def payment_method_detach(self, *, payment_method_id: str) -> None:
+        with transaction.atomic():
+            pm = _get(payment_method_id, "payment_method", lock=True)
+            if pm.data.get("customer"):
+                pm.data["customer"] = None
+                pm.save(update_fields=["data", "updated_at"])
+
+    # -- payments -------------------------------------------------------------
+
+    def payment_intent_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        payment_method_id: str,
+        idempotency_key: str,
+        description: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> IntentResult:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise GatewayError(
+                "The amount must be a positive whole number of minor units.",
+                code="parameter_invalid_integer",
+            )
+        if not (len(currency) == 3 and currency.isalpha()):
+            raise GatewayError("Invalid currency.", code="invalid_currency")
+
+        def run() -> IntentResult:
+            _get(customer_id, "customer")
+            pm = _get(payment_method_id, "payment_method")
+            if pm.data.get("customer") != customer_id:
+                raise GatewayError(
+                    "This card is not on file for this customer.",
+                    code="payment_method_not_attached",
+                )
+            pi = _create(
+                "pi",
+                "payment_intent",
+                {
+                    "amount": amount,
+                    "currency": currency.upper(),
+                    "customer": customer_id,
+                    "payment_method": payment_method_id,
+                    "description": description,
+                    "metadata": dict(metadata or {}),
+                    "status": "requires_confirmation",
+                    "amount_received": 0,
+                    "amount_refunded": 0,
+                    "charges": [],
+                    "last_payment_error": None,
+                    "next_action_url": "",
+                    "dispute": None,
+                },
+            )
+            pi.data["client_secret"] = f"{pi.object_id}_secret_{secrets.token_hex(8)}"
+            pi.save(update_fields=["data", "updated_at"])
+            return _intent_result(pi)
+
+        return self._idempotent(
+            op="payment_intent_create",
+            key=idempotency_key,
+            params={
+                "amount": amount,
+                "currency": currency.upper(),
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "description": description,
+                "metadata": dict(metadata or {}),
+            },
+            run=run,
+            dump=_dump_intent,
+            load=_load_intent,
+        )
+
+    def payment_intent_confirm(
+        self, *, intent_id: str, idempotency_key: str, return_url: str = ""
+    ) -> IntentResult:
+        def run() -> IntentResult:
+            pi = _get(intent_id, "payment_intent", lock=True)
+            if pi.data["status"] in ("requires_confirmation", "requires_payment_method"):
+                _confirm(pi, return_url=return_url)
+            # Succeeded, processing, canceled or waiting for authentication: as it is.
+            return _intent_result(pi)
+
+        return self._idempotent(
+            op="payment_intent_confirm",
+            key=idempotency_key,
+            params={"intent": intent_id, "return_url": return_url},
+            run=run,
+            dump=_dump_intent,
+            load=_load_intent,
+        )
+
+    def payment_intent_retrieve(self, *, intent_id: str) -> IntentResult:
+        return _intent_result(_get(intent_id, "payment_intent"))
+
+    def refund_create(self, *, intent_id: str, amount: int, idempotency_key: str) -> RefundResult:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise GatewayError(
+                "The refund amount must be a positive whole number of minor units.",
+                code="parameter_invalid_integer",
+            )
+
+        def run() -> RefundResult:
+            pi = _get(intent_id, "payment_intent", lock=True)
+            data = pi.data
+            if data["status"] != "succeeded":
+                raise GatewayError(
+                    "This payment did not succeed, so there is nothing to refund.",
+                    code="charge_not_refundable",
+                )
+            if data.get("dispute") and _get(data["dispute"], "dispute").data["status"] in (
+                "needs_response",
+                "lost",
+            ):
+                raise GatewayError(
+                    "This payment is disputed and cannot be refunded.", code="charge_disputed"
+                )
+            remaining = data["amount_received"] - data["amount_refunded"]
+            if remaining <= 0:
+                raise GatewayError(
+                    "This payment has already been refunded.", code="charge_already_refunded"
+                )
+            if amount > remaining:
+                raise GatewayError(REFUND_TOO_LARGE, code="amount_too_large")
+            refund = _create(
+                "re",
+                "refund",
+                {
+                    "payment_intent": intent_id,
+                    "charge": data["latest_charge"],
+                    "amount": amount,
+                    "currency": data["currency"],
+                    "status": "succeeded",
+                },
+            )
+            data["amount_refunded"] += amount
+            pi.save(update_fields=["data", "updated_at"])
+            _emit("charge.refunded", _charge_public(pi))
+            return RefundResult(refund_id=refund.object_id, status="succeeded", amount=amount)
+
+        return self._idempotent(
+            op="refund_create",
+            key=idempotency_key,
+            params={"intent": intent_id, "amount": amount},
+            run=run,
+            dump=dataclasses.asdict,
+            load=lambda d: RefundResult(**d),
+        )
+
+    # -- webhooks -------------------------------------------------------------
+
+    def webhook_event(self, *, payload: bytes, signature: str) -> WebhookEvent:
+        signature_verify(payload, signature, secret=settings.STRIPE_WEBHOOK_SECRET)
+        return webhook_event_parse(payload)
+
+    def events(self, type: str | None = None) -> list[tuple[bytes, str]]:
+        """Every event this gateway produced, oldest first, signed now: (payload, header)."""
+        rows = LocalGatewayObject.objects.filter(kind="event").order_by("id")
+        if type is not None:
+            rows = rows.filter(data__type=type)
+        secret = settings.STRIPE_WEBHOOK_SECRET
+        return [
+            (row.data["payload"].encode(), signature_header(row.data["payload"], secret=secret))
+            for row in rows
+        ]
+
+    # -- the authentication page (3-D Secure stand-in) ------------------------
+
+    def authentication_get(self, *, intent_id: str) -> Authentication:
+        """The payment or card set-up behind `intent_id` (GatewayError if unknown)."""
+        if intent_id.startswith("seti_"):
+            seti = _get(intent_id, "setup_intent")
+            if not seti.data.get("payment_method"):
+                raise GatewayError("No card to authenticate.", code="resource_missing")
+            pm = _get(seti.data["payment_method"], "payment_method")
+            return Authentication(
+                intent_id=intent_id,
+                kind="setup",
+                status=seti.data["status"],
+                amount=0,
+                currency="",
+                brand=pm.data["brand"],
+                last4=pm.data["last4"],
+                customer_id=str(seti.data.get("customer") or ""),
+            )
+        pi = _get(intent_id, "payment_intent")
+        pm = _get(pi.data["payment_method"], "payment_method")
+        return Authentication(
+            intent_id=intent_id,
+            kind="payment",
+            status=pi.data["status"],
+            amount=pi.data["amount"],
+            currency=pi.data["currency"],
+            brand=pm.data["brand"],
+            last4=pm.data["last4"],
+            customer_id=str(pi.data.get("customer") or ""),
+        )
+
+    def authentication_complete(self, *, intent_id: str, success: bool) -> None:
+        """The customer passed (or failed) authentication. Anything not waiting for it
+        is left as it is, so a repeated form post changes nothing."""
+        with transaction.atomic():
+            if intent_id.startswith("seti_"):
+                seti = _get(intent_id, "setup_intent", lock=True)
+                if seti.data["status"] != "requires_action":
+                    return
+                pm = _get(seti.data["payment_method"], "payment_method", lock=True)
+                if success:
+                    seti.data["status"] = "succeeded"
+                    pm.data["customer"] = seti.data["customer"]
+                    # Authenticated once at set-up: later charges go through.
+                    pm.data["behaviour"] = Behaviour.SUCCEEDS
+                    pm.save(update_fields=["data", "updated_at"])
+                else:
+                    seti.data["status"] = "requires_payment_method"
+                    seti.data["last_setup_error"] = {
+                        "code": "setup_intent_authentication_failure",
+                        "message": AUTHENTICATION_FAILED,
+                    }
+                seti.save(update_fields=["data", "updated_at"])
+                return
+            pi = _get(intent_id, "payment_intent", lock=True)
+            if pi.data["status"] != "requires_action":
+                return
+            pi.data["next_action_url"] = ""
+            if success:
+                _charge(pi, succeeded=True)
+            else:
+                pi.data["status"] = "requires_payment_method"
+                pi.data["last_payment_error"] = {
+                    "code": "payment_intent_authentication_failure",
+                    "message": AUTHENTICATION_FAILED,
+                }
+                pi.save(update_fields=["data", "updated_at"])
+                _emit("payment_intent.payment_failed", _intent_public(pi))
+
+    # -- simulations for the admin --------------------------------------------
+
+    def simulate_dispute(self, *, intent_id: str, reason: str = "fraudulent") -> str:
+        """The customer's bank disputes a succeeded payment (sends charge.dispute.created)."""
+        with transaction.atomic():
+            pi = _get(intent_id, "payment_intent", lock=True)
+            if pi.data["status"] != "succeeded":
+                raise GatewayError("Only a succeeded payment can be disputed.")
+            if pi.data.get("dispute"):
+                raise GatewayError("This payment is already disputed.")
+            dispute = _create(
+                "dp",
+                "dispute",
+                {
+                    "payment_intent": intent_id,
+                    "charge": pi.data["latest_charge"],
+                    "amount": pi.data["amount_received"],
+                    "currency": pi.data["currency"],
+                    "reason": reason,
+                    "status": "needs_response",
+                },
+            )
+            pi.data["dispute"] = dispute.object_id
+            pi.save(update_fields=["data", "updated_at"])
+            _emit("charge.dispute.created", _dispute_public(dispute))
+            return dispute.object_id
+
+    def simulate_dispute_close(self, *, dispute_id: str, won: bool) -> None:
+        """The bank decides (sends charge.dispute.closed with status won or lost)."""
+        with transaction.atomic():
+            dispute = _get(dispute_id, "dispute", lock=True)
+            if dispute.data["status"] != "needs_response":
+                raise GatewayError("This dispute is already closed.")
+            dispute.data["status"] = "won" if won else "lost"
+            dispute.save(update_fields=["data", "updated_at"])
+            _emit("charge.dispute.closed", _dispute_public(dispute))
+
+    # -- idempotency ----------------------------------------------------------
+
+    def _idempotent(
+        self,
+        *,
+        op: str,
+        key: str,
+        params: dict[str, Any],
+        run: Callable[[], T],
+        dump: Callable[[T], Any],
+        load: Callable[[Any], T],
+    ) -> T:
+        """Run `run` once per key: its state change and the key's record commit together.
+
+        A reused key answers what it answered first (a decline included); with other
+        parameters (or for another operation) it raises IdempotencyConflict. Two
+        requests with one key at once: the second waits on the key's unique index,
+        then reads the first one's answer.
+        """
+        if not key or len(key) > 200:
+            raise GatewayError("An idempotency key (1-200 characters) is required.")
+        request_hash = _request_hash(op, params)
+        with transaction.atomic():
+            row = LocalIdempotencyKey.objects.filter(key=key).first()
+            if row is None:
+                try:
+                    with transaction.atomic():
+                        row = LocalIdempotencyKey.objects.create(
+                            key=key, request_hash=request_hash, response={}
+                        )
+                except IntegrityError:
+                    # A concurrent request with this key got there first; its
+                    # insert has committed by now (ours waited for it).
+                    row = LocalIdempotencyKey.objects.get(key=key)
+                else:
+                    try:
+                        row.response = {"result": dump(run())}
+                    except CardDeclined as exc:
+                        # Kept, and raised once the decline's state change commits.
+                        row.response = {"error": {"code": exc.code, "message": exc.message}}
+                    row.save(update_fields=["response"])
+        if not hmac.compare_digest(row.request_hash, request_hash):
+            raise IdempotencyConflict()
+        return _answer(row.response, load)
+
+
+def _answer(response: dict[str, Any], load: Callable[[Any], T]) -> T:
+    if "error" in response:
+        raise CardDeclined(response["error"]["message"], code=response["error"]["code"])
+    return load(response["result"])
+
+
+def _request_hash(op: str, params: dict[str, Any]) -> str:
+    # Keyed, because the parameters may hold a card number: a plain hash of one
+    # could be reversed by trying the possible numbers.
+    body = json.dumps({"op": op, "params": params}, sort_keys=True, separators=(",", ":"))
+    key = f"local-gateway-idempotency:{settings.SECRET_KEY}".encode()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
+# --- objects --------------------------------------------------------------------
+
+_KIND_LABELS = {
+    "customer": "customer",
+    "payment_method": "payment method",
+    "setup_intent": "setup intent",
+    "payment_intent": "payment",
+    "dispute": "dispute",
+}
+
+
+def _create(prefix: str, kind: str, data: dict[str, Any]) -> LocalGatewayObject:
+    return LocalGatewayObject.objects.create(object_id=_new_id(prefix), kind=kind, data=data)
+
+
+def _get(object_id: str, kind: str, *, lock: bool = False) -> LocalGatewayObject:
+    rows = LocalGatewayObject.objects.filter(object_id=object_id, kind=kind)
+    if lock:
+        rows = rows.select_for_update()
+    obj = rows.first()
+    if obj is None:
+        raise GatewayError(f"No such {_KIND_LABELS.get(kind, kind)}.", code="resource_missing")
+    return obj
+
+
+def _confirm(pi: LocalGatewayObject, *, return_url: str) -> None:
+    """Apply the card's behaviour to a locked intent that waits for confirmation."""
+    pm = _get(pi.data["payment_method"], "payment_method")
+    if pm.data.get("customer") != pi.data["customer"]:
+        raise GatewayError(
+            "This card is no longer on file for this customer.",
+            code="payment_method_not_attached",
+        )
+    behaviour = pm.data["behaviour"]
+    if behaviour == Behaviour.AUTHENTICATE_ALWAYS:
+        url = reverse("local_gateway_authenticate", args=[pi.object_id])
+        if return_url:
+            url += "?" + urlencode({"return_url": return_url})
+        pi.data.update(status="requires_action", next_action_url=url, last_payment_error=None)
+        pi.save(update_fields=["data", "updated_at"])
+        return
+    _charge(pi, succeeded=behaviour != Behaviour.CHARGE_DECLINED)
+
+
+def _charge(pi: LocalGatewayObject, *, succeeded: bool) -> None:
+    """One charge attempt on a locked intent, and its event."""
+    data = pi.data
+    charge_id = _new_id("ch")
+    data["charges"].append(
+        {"id": charge_id, "status": "succeeded" if succeeded else "failed", "at": _now()}
+    )
+    data["latest_charge"] = charge_id
+    if succeeded:
+        data.update(status="succeeded", amount_received=data["amount"], last_payment_error=None)
+    else:
+        data.update(
+            status="requires_payment_method",
+            last_payment_error={"code": "card_declined", "message": CARD_DECLINED},
+        )
+    pi.save(update_fields=["data", "updated_at"])
+    _emit(
+        "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed",
+        _intent_public(pi),
+    )
+
+
+# --- results and public (Stripe-shaped) views of objects -------------------------
+
+
+def _card_info(pm_id: str | None) -> CardInfo | None:
+    if not pm_id:
+        return None
+    pm = _get(pm_id, "payment_method")
+    return CardInfo(
+        payment_method_id=pm.object_id,
+        brand=pm.data["brand"],
+        last4=pm.data["last4"],
+        exp_month=pm.data["exp_month"],
+        exp_year=pm.data["exp_year"],
+    )
+
+
+def _setup_result(seti: LocalGatewayObject) -> SetupResult:
+    status = seti.data["status"]
+    return SetupResult(
+        setup_intent_id=seti.object_id,
+        status=status,
+        client_secret=seti.data.get("client_secret", ""),
+        card=_card_info(seti.data.get("payment_method")) if status == "succeeded" else None,
+    )
+
+
+def _dump_setup(result: SetupResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def _load_setup(data: dict[str, Any]) -> SetupResult:
+    card = data["card"]
+    return SetupResult(
+        setup_intent_id=data["setup_intent_id"],
+        status=data["status"],
+        client_secret=data["client_secret"],
+        card=CardInfo(**card) if card else None,
+    )
+
+
+def _intent_result(pi: LocalGatewayObject) -> IntentResult:
+    data = pi.data
+    error = data.get("last_payment_error") or {}
+    return IntentResult(
+        intent_id=pi.object_id,
+        status=data["status"],
+        amount=data["amount"],
+        currency=data["currency"],
+        client_secret=data.get("client_secret", ""),
+        failure_code=error.get("code", ""),
+        failure_message=error.get("message", ""),
+        next_action_url=data.get("next_action_url", ""),
+    )
+
+
+def _dump_intent(result: IntentResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def _load_intent(data: dict[str, Any]) -> IntentResult:
+    return IntentResult(**data)
+
+
+def _intent_public(pi: LocalGatewayObject) -> dict[str, Any]:
+    data = pi.data
+    return {
+        "id": pi.object_id,
+        "object": "payment_intent",
+        "amount": data["amount"],
+        "amount_received": data["amount_received"],
+        "currency": data["currency"].lower(),
+        "customer": data["customer"],
+        "payment_method": data["payment_method"],
+        "description": data["description"],
+        "metadata": data["metadata"],
+        "status": data["status"],
+        "latest_charge": data.get("latest_charge"),
+        "last_payment_error": data.get("last_payment_error"),
+        "livemode": False,
+    }
+
+
+def _charge_public(pi: LocalGatewayObject) -> dict[str, Any]:
+    data = pi.data
+    return {
+        "id": data["latest_charge"],
+        "object": "charge",
+        "payment_intent": pi.object_id,
+        "amount": data["amount"],
+        "amount_captured": data["amount_received"],
+        "amount_refunded": data["amount_refunded"],
+        "refunded": data["amount_refunded"] >= data["amount_received"],
+        "currency": data["currency"].lower(),
+        "customer": data["customer"],
+        "metadata": data["metadata"],
+        "status": "succeeded",
+        "livemode": False,
+    }
+
+
+def _dispute_public(dispute: LocalGatewayObject) -> dict[str, Any]:
+    data = dispute.data
+    return {
+        "id": dispute.object_id,
+        "object": "dispute",
+        "payment_intent": data["payment_intent"],
+        "charge": data["charge"],
+        "amount": data["amount"],
+        "currency": data["currency"].lower(),
+        "reason": data["reason"],
+        "status": data["status"],
+        "livemode": False,
+    }
+
+
+# --- events and their delivery ---------------------------------------------------
+
+
+def _emit(type_: str, obj: dict[str, Any]) -> None:
+    """Record an event (in the caller's transaction) and post it once that commits."""
+    event_id = _new_id("evt")
+    payload = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": type_,
+            "created": _now(),
+            "livemode": False,
+            "data": {"object": obj},
+        }
+    )
+    LocalGatewayObject.objects.create(
+        object_id=event_id, kind="event", data={"type": type_, "payload": payload}
+    )
+    if settings.LOCAL_GATEWAY_WEBHOOK_URL:
+
+        def send() -> None:
+            local_gateway_send_webhook.delay(event_id)
+
+        # robust: a broker that is down must not fail the payment that just committed.
+        transaction.on_commit(send, robust=True)
+
+
+@shared_task(
+    name="payments.local_gateway_send_webhook",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=8,
+    acks_late=True,
+    time_limit=30,
+    soft_time_limit=25,  # the project's default soft limit (60 s) exceeds time_limit
+)
+def local_gateway_send_webhook(event_id: str) -> None:
+    """POST one event to LOCAL_GATEWAY_WEBHOOK_URL, signed now, as Stripe delivers it.
+
+    At least once, like Stripe: a connection error or a non-2xx answer (HTTPError is
+    an OSError) retries with backoff; receivers dedupe on the event id.
+    """
+    url = settings.LOCAL_GATEWAY_WEBHOOK_URL
+    if not url:
+        return
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise GatewayError("LOCAL_GATEWAY_WEBHOOK_URL must be an http(s) address.")
+    event = LocalGatewayObject.objects.get(object_id=event_id, kind="event")
+    payload: str = event.data["payload"]
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url,
+        data=payload.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": signature_header(payload, secret=settings.STRIPE_WEBHOOK_SECRET),
+            "User-Agent": "Expertline-LocalGateway/1.0",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        status = response.status
+    logger.info("local gateway: posted %s to %s (%s)", event_id, url, status)

@@ -1,0 +1,216 @@
+"""The append-only, double-entry ledger.
+
+Entries are signed minor units: debit positive, credit negative. Each
+transaction's entries sum to zero and its `key` is unique, so a movement
+recorded twice is recorded once. Account balances are sums; the cached
+`LedgerAccount.balance_minor` is updated in the same transaction and
+`ledger_check()` proves it equals the sum.
+
+Accounts used by the payments app:
+  gateway:<name>:clearing     money held for us by the gateway (asset)
+  gateway:<name>:disputed     money the gateway withheld for a chargeback (asset)
+  customers:prepaid           paid for, not yet earned (liability)
+  platform:revenue            our share (income)
+  platform:member_costs       credits for Members' questions (expense)
+  platform:protected_refunds  refunds the platform carried (expense)
+  expert:<id>:payable         owed to an expert (liability: negative = we owe)
+  expert:<id>:frozen          an expert's credit frozen by a chargeback (liability)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+
+from marketplace.models import User
+
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment
+
+CUSTOMERS_PREPAID = "customers:prepaid"
+PLATFORM_REVENUE = "platform:revenue"
+PLATFORM_MEMBER_COSTS = "platform:member_costs"
+PLATFORM_PROTECTED_REFUNDS = "platform:protected_refunds"
+
+
+def clearing(gateway: str) -> str:
+    return f"gateway:{gateway}:clearing"
+
+
+def disputed(gateway: str) -> str:
+    return f"gateway:{gateway}:disputed"
+
+
+def expert_payable(user_id: int) -> str:
+    return f"expert:{user_id}:payable"
+
+
+def expert_frozen(user_id: int) -> str:
+    return f"expert:{user_id}:frozen"
+
+
+class LedgerError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Line:
+    account: str
+    amount: int  # signed minor units: debit +, credit -
+    user_id: int | None = None
+
+
+def _account_user(key: str) -> int | None:
+    parts = key.split(":")
+    if parts[0] == "expert" and len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def post(
+    *,
+    key: str,
+    kind: str,
+    memo: str,
+    lines: Sequence[Line],
+    currency: str,
+    payment: Payment | None = None,
+    details: dict[str, Any] | None = None,
+    reverses: LedgerTransaction | None = None,
+) -> LedgerTransaction:
+    """Record one balanced money movement, once per key. Returns the (first) transaction."""
+    merged: dict[str, int] = defaultdict(int)
+    for line in lines:
+        merged[line.account] += line.amount
+    entries = {k: v for k, v in merged.items() if v != 0}
+    if sum(entries.values()) != 0:
+        raise LedgerError(f"{key}: entries sum to {sum(entries.values())}, not zero")
+    if not entries:
+        raise LedgerError(f"{key}: a transaction needs entries")
+    existing = LedgerTransaction.objects.filter(key=key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            txn = LedgerTransaction.objects.create(
+                key=key,
+                kind=kind,
+                memo=memo[:300],
+                details=details or {},
+                payment=payment,
+                reverses=reverses,
+            )
+            # Lock accounts in key order so concurrent postings cannot deadlock.
+            accounts = {}
+            for account_key in sorted(entries):
+                account, _ = LedgerAccount.objects.get_or_create(
+                    key=account_key,
+                    defaults={"currency": currency, "user_id": _account_user(account_key)},
+                )
+                if account.currency != currency:
+                    raise LedgerError(f"{account_key} is in {account.currency}, not {currency}")
+                accounts[account_key] = account
+            LedgerEntry.objects.bulk_create(
+                LedgerEntry(transaction=txn, account=accounts[k], amount_minor=v, currency=currency)
+                for k, v in entries.items()
+            )
+            for account_key in sorted(entries):
+                LedgerAccount.objects.filter(pk=accounts[account_key].pk).update(
+                    balance_minor=F("balance_minor") + entries[account_key]
+                )
+            return txn
+    except IntegrityError:
+        # Another process recorded the same key first: the movement happened once.
+        found = LedgerTransaction.objects.filter(key=key).first()
+        if found is None:
+            raise
+        return found
+
+
+def reverse(
+    *,
+    original: LedgerTransaction,
+    key: str,
+    memo: str,
+    kind: str = "reversal",
+    swap: dict[str, str] | None = None,
+) -> LedgerTransaction:
+    """Post the negation of `original` (once). `swap` moves a leg to another account,
+    e.g. an expert's frozen account instead of the payable one."""
+    swap = swap or {}
+    lines = [
+        Line(swap.get(e.account.key, e.account.key), -e.amount_minor)
+        for e in original.entries.select_related("account")
+    ]
+    currency = original.entries.values_list("currency", flat=True).first() or "USD"
+    return post(
+        key=key,
+        kind=kind,
+        memo=memo,
+        lines=lines,
+        currency=currency,
+        payment=original.payment,
+        details={"reverses": original.key},
+        reverses=original,
+    )
+
+
+def balance(account_key: str) -> int:
+    """The account's balance: the sum of its entries (signed, minor units)."""
+    value = (
+        LedgerEntry.objects.filter(account__key=account_key)
+        .aggregate(total=Sum("amount_minor"))
+        .get("total")
+    )
+    return int(value or 0)
+
+
+def expert_balance(user: User) -> int:
+    """What we owe the expert now (minor units): the payable account, credit-positive."""
+    cached = (
+        LedgerAccount.objects.filter(key=expert_payable(user.pk))
+        .values_list("balance_minor", flat=True)
+        .first()
+    )
+    return -int(cached or 0)
+
+
+@dataclass(frozen=True)
+class Problem:
+    what: str
+    detail: str
+
+
+def check() -> list[Problem]:
+    """Every transaction sums to zero; every cached balance equals its entries' sum."""
+    problems: list[Problem] = []
+    unbalanced = (
+        LedgerEntry.objects.values("transaction__key")
+        .annotate(total=Sum("amount_minor"))
+        .exclude(total=0)
+    )
+    for row in unbalanced:
+        problems.append(
+            Problem("unbalanced transaction", f"{row['transaction__key']}: {row['total']}")
+        )
+    sums = dict(LedgerEntry.objects.values_list("account_id").annotate(total=Sum("amount_minor")))
+    for account in LedgerAccount.objects.all().iterator():
+        real = int(sums.get(account.pk) or 0)
+        if real != account.balance_minor:
+            problems.append(
+                Problem(
+                    "cached balance differs",
+                    f"{account.key}: cached {account.balance_minor}, sum {real}",
+                )
+            )
+    empty = LedgerTransaction.objects.filter(entries__isnull=True).values_list("key", flat=True)
+    problems.extend(Problem("transaction without entries", k) for k in empty)
+    return problems
+
+
+def transactions_for_payment(payment: Payment, kinds: Iterable[str]) -> list[LedgerTransaction]:
+    return list(payment.ledger_transactions.filter(kind__in=list(kinds)).order_by("id"))

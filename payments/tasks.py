@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from .gateway.base import GatewayUnavailable
+from .gateway.local import local_gateway_send_webhook  # noqa: F401  (registers the task)
+from .services import refund_process
+from .webhooks import webhook_process
+
+
+@shared_task(
+    name="payments.process_refund",
+    acks_late=True,
+    autoretry_for=(GatewayUnavailable,),
+    retry_backoff=True,
+    max_retries=10,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def process_refund(refund_id: int) -> str:
+    return refund_process(refund_id=refund_id).status
+
+
+@shared_task(
+    name="payments.process_webhook_event",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=8,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def process_webhook_event(row_id: int) -> str:
+    return webhook_process(row_id=row_id)
