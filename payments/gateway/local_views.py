@@ -14,9 +14,9 @@ from django.views.decorators.http import require_http_methods
 
 from marketplace.money import format_minor
 
+from ..models import GatewayCustomer
 from . import get_gateway
 from .base import GatewayError
-from ..models import GatewayCustomer
 from .local import LocalGateway
 
 
