@@ -632,18 +632,30 @@ def _refund_succeeded(refund: Refund, payment: Payment, *, gateway_refund_id: st
     payment.save(update_fields=["refunded_minor"])
     _payment_transition(payment, PaymentStatus.REFUNDED, source=f"refund-{refund.pk}")
     credits_reverse(payment=payment, why=f"refund-{refund.pk}")
-    ledger.post(
+    _money_back_to_customer(
+        payment,
+        refund.amount_minor,
         key=f"refund-{refund.pk}",
         kind="refund",
         memo=f"Refund of {payment.description}",
-        lines=[
-            ledger.Line(ledger.CUSTOMERS_PREPAID, refund.amount_minor),
-            ledger.Line(ledger.clearing(payment.gateway), -refund.amount_minor),
-        ],
+        source=ledger.clearing(payment.gateway),
+    )
+    signals.refund_succeeded.send(sender=Refund, refund=refund, payment=payment)
+
+
+def _money_back_to_customer(
+    payment: Payment, amount: int, *, key: str, kind: str, memo: str, source: str
+) -> None:
+    """The customer's prepaid money leaves us: from the gateway's clearing (a refund) or
+    from what the gateway withheld (a lost chargeback)."""
+    ledger.post(
+        key=key,
+        kind=kind,
+        memo=memo,
+        lines=[ledger.Line(ledger.CUSTOMERS_PREPAID, amount), ledger.Line(source, -amount)],
         currency=payment.currency,
         payment=payment,
     )
-    signals.refund_succeeded.send(sender=Refund, refund=refund, payment=payment)
 
 
 def credits_reverse(*, payment: Payment, why: str, frozen: bool = False) -> int:
@@ -772,16 +784,13 @@ def dispute_close(*, gateway_dispute_id: str, won: bool) -> Dispute:
         credits_reverse(
             payment=payment, why=f"chargeback {dispute.gateway_dispute_id}", frozen=True
         )
-        ledger.post(
+        _money_back_to_customer(
+            payment,
+            dispute.amount_minor,
             key=f"dispute-{dispute.pk}-lost",
             kind="dispute",
             memo=f"Chargeback lost for {payment.description}",
-            lines=[
-                ledger.Line(ledger.CUSTOMERS_PREPAID, dispute.amount_minor),
-                ledger.Line(ledger.disputed(payment.gateway), -dispute.amount_minor),
-            ],
-            currency=payment.currency,
-            payment=payment,
+            source=ledger.disputed(payment.gateway),
         )
         payment.refunded_minor = payment.amount_minor
         payment.save(update_fields=["refunded_minor"])
