@@ -14,4 +14,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Credit experts for questions N days after pick-up with no rating or refund request.
     "questions-credit-sweep": {"task": "questions.credit_sweep", "schedule": 15 * 60},
+    # Charge memberships whose period ended (or whose retry is due), each period once.
+    "payments-membership-renewals": {"task": "payments.membership_renewals", "schedule": 10 * 60},
+    # Email members a few days before their renewal, once per period.
+    "payments-membership-reminders": {"task": "payments.membership_reminders", "schedule": 60 * 60},
 }

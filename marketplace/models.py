@@ -165,6 +165,7 @@ class NotificationKind(models.TextChoices):
     SUPPORT_ANSWERED = "support_answered", "Customer Care answered my request"
     PAYMENT_RECEIPT = "payment_receipt", "Receipts for my payments"
     REFUND_UPDATE = "refund_update", "News about my refund requests"
+    MEMBERSHIP = "membership", "My membership: confirmation, renewal reminders, problems"
 
 
 class Notification(models.Model):

@@ -27,6 +27,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_refund",
         "payments.change_refund",
         "payments.view_dispute",
+        "payments.view_membership",
+        "payments.view_membershipplan",
     ],
     FINANCE: [
         "marketplace.view_user",

@@ -345,6 +345,12 @@ EXPERTLINE_REFUND_SECOND_APPROVAL_OVER_MINOR = env_int(
 )
 # Card saves one customer may attempt per hour before getting 429.
 EXPERTLINE_CARD_SAVES_PER_HOUR = env_int("EXPERTLINE_CARD_SAVES_PER_HOUR", 10)
+# Memberships: days before a renewal that the reminder is emailed; after a failed
+# renewal, retry after each of these many hours, then lapse.
+EXPERTLINE_MEMBERSHIP_REMINDER_DAYS = env_int("EXPERTLINE_MEMBERSHIP_REMINDER_DAYS", 3)
+EXPERTLINE_MEMBERSHIP_RETRY_HOURS = [
+    int(h) for h in env("EXPERTLINE_MEMBERSHIP_RETRY_HOURS", "24,72,120").split(",") if h.strip()
+]
 # Days without a rating or refund request after which a question is credited.
 EXPERTLINE_AUTO_CREDIT_DAYS = env_int("EXPERTLINE_AUTO_CREDIT_DAYS", 7)
 

@@ -25,6 +25,9 @@ from .models import (
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
+    Membership,
+    MembershipEvent,
+    MembershipPlan,
     Payment,
     PaymentEvent,
     Refund,
@@ -265,3 +268,39 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 class CardAdmin(ReadOnlyAdmin):
     list_display = ["user", "brand", "last4", "exp_month", "exp_year", "created_at", "removed_at"]
     search_fields = ["user__email", "last4"]
+
+
+@admin.register(MembershipPlan)
+class MembershipPlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "price_minor", "currency", "is_active", "position"]
+    list_filter = ["is_active"]
+    filter_horizontal = ["categories"]
+
+
+class MembershipEventInline(admin.TabularInline):
+    model = MembershipEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["created_at", "from_status", "to_status", "note"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "user",
+        "plan",
+        "status",
+        "period",
+        "current_period_end",
+        "cancel_at_period_end",
+    ]
+    list_filter = ["status", "plan", "cancel_at_period_end"]
+    search_fields = ["user__email"]
+    inlines = [MembershipEventInline]
+
+
+from . import payout_admin  # noqa: E402,F401  (registers the payout admin)

@@ -397,3 +397,7 @@ class LocalIdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+from .membership_models import *  # noqa: E402,F403  (membership models, their own module)
+from .payout_models import *  # noqa: E402,F403  (payout models live in their own module)

@@ -662,11 +662,12 @@ def credits_reverse(*, payment: Payment, why: str, frozen: bool = False) -> int:
     """Reverse every not-yet-reversed credit funded by this payment (a refund or a lost
     chargeback). Returns how many were reversed."""
     count = 0
-    for txn in ledger.transactions_for_payment(payment, ["credit"]):
+    # Credits to experts, and revenue recognised from the payment (memberships).
+    for txn in ledger.transactions_for_payment(payment, ["credit", "revenue"]):
         if hasattr(txn, "reversed_by"):
             continue
         swap = {}
-        if frozen:
+        if frozen and txn.kind == "credit":
             expert_id = txn.details.get("expert")
             swap = {ledger.expert_payable(expert_id): ledger.expert_frozen(expert_id)}
         ledger.reverse(

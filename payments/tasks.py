@@ -22,6 +22,30 @@ def process_refund(refund_id: int) -> str:
 
 
 @shared_task(
+    name="payments.membership_renewals",
+    acks_late=True,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def membership_renewals() -> dict[str, int]:
+    from .memberships import renewal_sweep
+
+    return renewal_sweep()
+
+
+@shared_task(
+    name="payments.membership_reminders",
+    acks_late=True,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def membership_reminders() -> int:
+    from .memberships import reminder_sweep
+
+    return reminder_sweep()
+
+
+@shared_task(
     name="payments.process_webhook_event",
     acks_late=True,
     autoretry_for=(Exception,),
@@ -32,3 +56,6 @@ def process_refund(refund_id: int) -> str:
 )
 def process_webhook_event(row_id: int) -> str:
     return webhook_process(row_id=row_id)
+
+
+from .payout_tasks import *  # noqa: E402,F403  (registers the payout tasks)

@@ -16,6 +16,7 @@ from marketplace.models import User
 
 from . import services, webhooks
 from .gateway.base import InvalidSignature
+from .models import Payment
 
 
 def _user(request: HttpRequest) -> User:
@@ -141,3 +142,74 @@ def earnings(request: HttpRequest) -> HttpResponse:
     return render(
         request, "payments/earnings.html", {"rows": rows, "balance_minor": expert_balance(user)}
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def membership(request: HttpRequest) -> HttpResponse:
+    """Plans with their recurring price and renewal date; join, cancel, refund the last month."""
+    from django.utils import timezone
+
+    from . import memberships
+    from .models import MembershipPlan, PaymentStatus
+
+    user = _user(request)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "join":
+                plan_id = int(request.POST.get("plan") or 0)
+                m, payment = memberships.membership_start(
+                    user=user, plan_id=plan_id, consent=request.POST.get("consent") == "on"
+                )
+                if payment.status == PaymentStatus.REQUIRES_ACTION and payment.next_action_url:
+                    return redirect(payment.next_action_url)
+                messages.success(
+                    request,
+                    f"You are a Member. {m.price_display} was charged; receipt no. {payment.pk}.",
+                )
+            elif action == "cancel":
+                m = memberships.membership_cancel(user=user)
+                messages.success(
+                    request,
+                    f"Cancelled. Your membership ends on {m.current_period_end:%B %-d, %Y}; "
+                    "you will not be charged again.",
+                )
+            elif action == "refund":
+                memberships.membership_refund_last(user=user, reason=request.POST.get("reason", ""))
+                messages.success(request, "Your refund request is with Customer Care.")
+            else:
+                messages.error(request, "Choose what to do.")
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return redirect("membership")
+    current = memberships.membership_current(user=user)
+    now = timezone.now()
+    renews_on = memberships.add_month(now)
+    plans = [
+        {"plan": p, "consent": memberships.consent_text(p, renews_on)}
+        for p in MembershipPlan.objects.filter(is_active=True).prefetch_related("categories")
+    ]
+    last_payment = refund = None
+    if current is not None:
+        last_payment = (
+            Payment.objects.filter(reference=current.payment_reference())
+            .exclude(status=PaymentStatus.FAILED)
+            .first()
+        )
+        refund = last_payment.refunds.order_by("-id").first() if last_payment else None
+    context = {
+        "current": current,
+        "live": current is not None and current.status in memberships.LIVE,
+        "plans": plans,
+        "renews_on": renews_on,
+        "reminder_days": settings.EXPERTLINE_MEMBERSHIP_REMINDER_DAYS,
+        "card": services.card_get(user=user),
+        "last_payment": last_payment,
+        "refund": refund,
+        "can_refund": last_payment is not None
+        and refund is None
+        and last_payment.status == PaymentStatus.SUCCEEDED
+        and services.refund_window_open(last_payment),
+    }
+    return render(request, "payments/membership.html", context)

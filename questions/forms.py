@@ -24,22 +24,36 @@ class AskForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "25.00"}),
     )
 
-    def __init__(self, *args: Any, member: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, member: bool = False, covered: frozenset[int] = frozenset(), **kwargs: Any
+    ) -> None:
+        """`member`: every question is covered (staff-granted); `covered`: the category ids
+        the customer's membership plan covers (no price to state there)."""
         super().__init__(*args, **kwargs)
         self.member = member
+        self.covered = covered
         if member:
             del self.fields["price"]
+        elif covered:
+            self.fields["price"].help_text = "Leave empty for a category your membership covers."
 
-    def clean_price(self) -> int | None:
-        raw = self.cleaned_data.get("price", "")
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if self.member:
-            return None
+            return data
+        category = data.get("category")
+        raw = (self.data.get("price") or "").strip()
+        if category is not None and category.pk in self.covered and not raw:
+            data["price"] = None
+            return data
         if not raw:
-            raise forms.ValidationError("State the price you will pay for an answer.")
+            self.add_error("price", "State the price you will pay for an answer.")
+            return data
         try:
-            return parse_major(raw)
+            data["price"] = parse_major(raw)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            self.add_error("price", str(exc))
+        return data
 
 
 class MessageForm(forms.Form):

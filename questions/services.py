@@ -19,6 +19,7 @@ from marketplace import notifications, presence, ratelimit
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import Category, ExpertProfile, NotificationKind, User
 from marketplace.services import customer_profile_get
+from payments import memberships
 from payments import services as payment_services
 from payments.models import Payment, Refund
 
@@ -96,7 +97,8 @@ def question_create_draft(
     title = _clean_text(title, field="title", max_chars=TITLE_MAX)
     body = _clean_text(body, field="question", max_chars=BODY_MAX)
     profile = customer_profile_get(user=customer)
-    if profile.is_member:
+    # Covered by a paid membership of this category, or a membership staff granted.
+    if profile.is_member or memberships.covers(user=customer, category=category):
         price, member = 0, True
     else:
         if price_minor is None:

@@ -16,6 +16,7 @@ from marketplace import notifications, presence
 from marketplace.errors import DomainError, NotFound
 from marketplace.models import Category, User
 from marketplace.services import customer_profile_get
+from payments import memberships
 from payments import services as payment_services
 from payments.models import PaymentStatus
 from payments.services import PaymentFailed
@@ -57,7 +58,10 @@ def ask(request: HttpRequest) -> HttpResponse:
         )
         return redirect("home")
     member = customer_profile_get(user=user).is_member
-    form = AskForm(request.POST or None, member=member, initial=request.GET or None)
+    covered = memberships.covered_category_ids(user=user)
+    form = AskForm(
+        request.POST or None, member=member, covered=covered, initial=request.GET or None
+    )
     if request.method == "POST" and form.is_valid():
         try:
             draft = services.question_create_draft(
@@ -72,7 +76,14 @@ def ask(request: HttpRequest) -> HttpResponse:
         else:
             return _pay_and_post(request, draft.pk)
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "member": member, "card": payment_services.card_get(user=user)}
+    context = {
+        "form": form,
+        "member": member,
+        "covered_names": list(
+            Category.objects.filter(pk__in=covered, is_active=True).values_list("name", flat=True)
+        ),
+        "card": payment_services.card_get(user=user),
+    }
     return render(request, "questions/ask.html", context, status=status)
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from marketplace.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, people_seed
 from marketplace.models import Category, User
 from payments import services as payment_services
+from payments.models import MembershipPlan
 from questions import services
 from questions.models import Question
 
@@ -19,6 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logins = people_seed()
+        self._plans()
         created = self._questions()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new questions)."))
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
@@ -29,6 +31,31 @@ class Command(BaseCommand):
             "authenticator app, or print the current code with:\n"
             "  .venv/bin/python manage.py demo_totp_code\n"
         )
+
+    def _plans(self) -> None:
+        cats = {c.slug: c for c in Category.objects.all()}
+        for position, (name, price, description, slugs) in enumerate(
+            [
+                (
+                    "Health",
+                    1900,
+                    "Doctors and vets, as often as you need.",
+                    ["medical", "veterinary"],
+                ),
+                (
+                    "Home & car",
+                    1900,
+                    "Mechanics and tradespeople.",
+                    ["cars", "home-improvement", "tech-support"],
+                ),
+                ("All access", 3900, "Every category, every expert.", list(cats)),
+            ]
+        ):
+            plan, _ = MembershipPlan.objects.update_or_create(
+                name=name,
+                defaults={"price_minor": price, "description": description, "position": position},
+            )
+            plan.categories.set([cats[s] for s in slugs])
 
     @transaction.atomic
     def _questions(self) -> int:

@@ -1,0 +1,1 @@
+"""Admin for payouts. (Imported by payments.admin.)"""

@@ -1,0 +1,1 @@
+"""Expert payouts: accounts, batches, lines, holds. (Imported by payments.models.)"""

@@ -1,0 +1,1 @@
+"""Celery tasks for payouts. (Imported by payments.tasks.)"""
