@@ -93,6 +93,28 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class PayoutAccountStatus:
+    """Whether a connected (payout) account can receive transfers, and what it still needs.
+
+    `missing` holds Stripe's requirement codes (`external_account`, `tos_acceptance.date`,
+    `individual.dob.day`...); payments.payouts turns them into words for the expert.
+    """
+
+    ready: bool
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """Money moved from our balance to a connected account (a Stripe Connect transfer)."""
+
+    transfer_id: str
+    status: str  # "paid" (Stripe's transfers settle at once) | "pending" | "failed"
+    amount: int  # minor units
+    currency: str
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     id: str
     type: str
@@ -152,4 +174,35 @@ class Gateway(Protocol):
 
     def webhook_event(self, *, payload: bytes, signature: str) -> WebhookEvent:
         """Verify the signature and parse the event, or raise InvalidSignature."""
+        ...
+
+    # -- Connect: experts' payout accounts and transfers to them --------------------
+
+    def payout_account_create(self, *, email: str, idempotency_key: str) -> str:
+        """A connected account (Stripe: an Express account) for an expert; returns its id."""
+        ...
+
+    def payout_account_link(self, *, account_id: str, return_url: str, refresh_url: str) -> str:
+        """Where the expert completes onboarding (single use, short-lived). The gateway
+        sends the expert back to `return_url`, or to `refresh_url` when the link expired."""
+        ...
+
+    def payout_account_status(self, *, account_id: str) -> PayoutAccountStatus: ...
+
+    def transfer_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        idempotency_key: str,
+        metadata: dict[str, str] | None = None,
+    ) -> TransferResult:
+        """Move `amount` to the connected account `destination`, once per key. The key is
+        also the transfer's group, so `transfer_find` finds it after the key has expired.
+        Refuses (GatewayError, code `account_not_ready`) an account that cannot receive."""
+        ...
+
+    def transfer_find(self, *, idempotency_key: str) -> TransferResult | None:
+        """The transfer made with this key, if any (an answer that was lost)."""
         ...

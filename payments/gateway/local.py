@@ -7,7 +7,8 @@ captured, Stripe's test card numbers decline or ask for authentication, and
 signed webhook events (`Stripe-Signature`) are posted after each change.
 
 State lives in `LocalGatewayObject` rows (customers, payment methods, setup
-intents, payment intents, refunds, disputes, events) and `LocalIdempotencyKey`.
+intents, payment intents, refunds, disputes, events, and for Connect: experts'
+payout accounts and transfers to them) and `LocalIdempotencyKey`.
 A full card number is never stored: a payment method keeps brand, last4, expiry
 and the test behaviour its number selects.
 """
@@ -42,8 +43,10 @@ from .base import (
     IdempotencyConflict,
     IntentResult,
     InvalidSignature,
+    PayoutAccountStatus,
     RefundResult,
     SetupResult,
+    TransferResult,
     WebhookEvent,
 )
 
@@ -57,6 +60,12 @@ SIGNATURE_TOLERANCE = 300
 AUTHENTICATION_FAILED = "Authentication failed. Please try another card."
 REFUND_TOO_LARGE = "The refund is larger than the amount left to refund."
 CARD_DECLINED = "Your card was declined."
+ACCOUNT_NOT_READY = (
+    "This payout account cannot receive transfers yet: its onboarding is not complete."
+)
+# What a new connected account must still provide (Stripe's requirement codes); the local
+# onboarding page completes them, or leaves the bank account missing.
+NEW_ACCOUNT_DUE = ["external_account", "tos_acceptance.date"]
 
 
 class Behaviour:
@@ -573,6 +582,110 @@ class LocalGateway:
             dispute.save(update_fields=["data", "updated_at"])
             _emit("charge.dispute.closed", _dispute_public(dispute))
 
+    # -- Connect: payout accounts and transfers -------------------------------
+
+    def payout_account_create(self, *, email: str, idempotency_key: str) -> str:
+        def run() -> str:
+            account = _create(
+                "acct",
+                "connect_account",
+                {
+                    "type": "express",
+                    "email": email,
+                    "details_submitted": False,
+                    "payouts_enabled": False,
+                    "currently_due": list(NEW_ACCOUNT_DUE),
+                    "transferred": 0,  # minor units received, all currencies together
+                },
+            )
+            return account.object_id
+
+        return self._idempotent(
+            op="payout_account_create",
+            key=idempotency_key,
+            params={"email": email},
+            run=run,
+            dump=lambda r: {"id": r},
+            load=lambda d: str(d["id"]),
+        )
+
+    def payout_account_link(self, *, account_id: str, return_url: str, refresh_url: str) -> str:
+        """The local onboarding page (Stripe hosts its own); it never expires."""
+        _get(account_id, "connect_account")
+        url = reverse("local_gateway_payout_onboarding", args=[account_id])
+        return url + "?" + urlencode({"return_url": return_url})
+
+    def payout_account_status(self, *, account_id: str) -> PayoutAccountStatus:
+        data = _get(account_id, "connect_account").data
+        missing = list(data["currently_due"])
+        return PayoutAccountStatus(
+            ready=bool(data["payouts_enabled"]) and not missing, missing=missing
+        )
+
+    def payout_account_onboard(self, *, account_id: str, complete: bool) -> None:
+        """The expert submits the local onboarding form: everything, or all but the bank
+        account (as an expert who stops before adding one does at Stripe)."""
+        with transaction.atomic():
+            account = _get(account_id, "connect_account", lock=True)
+            due = [] if complete else ["external_account"]
+            account.data.update(details_submitted=True, currently_due=due, payouts_enabled=not due)
+            account.save(update_fields=["data", "updated_at"])
+
+    def transfer_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        idempotency_key: str,
+        metadata: dict[str, str] | None = None,
+    ) -> TransferResult:
+        if amount <= 0:
+            raise GatewayError("A transfer must be more than zero.", code="amount_too_small")
+
+        def run() -> TransferResult:
+            account = _get(destination, "connect_account", lock=True)
+            if not account.data["payouts_enabled"] or account.data["currently_due"]:
+                # Not remembered under the key (it rolls back): the same key may be sent
+                # again once the account is ready, as Stripe allows for a refused request.
+                raise GatewayError(ACCOUNT_NOT_READY, code="account_not_ready")
+            transfer = _create(
+                "tr",
+                "transfer",
+                {
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "destination": destination,
+                    "transfer_group": idempotency_key,
+                    "metadata": dict(metadata or {}),
+                },
+            )
+            account.data["transferred"] += amount
+            account.save(update_fields=["data", "updated_at"])
+            return _transfer_result(transfer)
+
+        return self._idempotent(
+            op="transfer_create",
+            key=idempotency_key,
+            params={
+                "amount": amount,
+                "currency": currency.upper(),
+                "destination": destination,
+                "metadata": dict(metadata or {}),
+            },
+            run=run,
+            dump=dataclasses.asdict,
+            load=lambda d: TransferResult(**d),
+        )
+
+    def transfer_find(self, *, idempotency_key: str) -> TransferResult | None:
+        transfer = (
+            LocalGatewayObject.objects.filter(kind="transfer", data__transfer_group=idempotency_key)
+            .order_by("id")
+            .first()
+        )
+        return _transfer_result(transfer) if transfer is not None else None
+
     # -- idempotency ----------------------------------------------------------
 
     def _idempotent(
@@ -641,6 +754,8 @@ _KIND_LABELS = {
     "setup_intent": "setup intent",
     "payment_intent": "payment",
     "dispute": "dispute",
+    "connect_account": "payout account",
+    "transfer": "transfer",
 }
 
 
@@ -751,6 +866,16 @@ def _intent_result(pi: LocalGatewayObject) -> IntentResult:
         failure_code=error.get("code", ""),
         failure_message=error.get("message", ""),
         next_action_url=data.get("next_action_url", ""),
+    )
+
+
+def _transfer_result(transfer: LocalGatewayObject) -> TransferResult:
+    data = transfer.data
+    return TransferResult(
+        transfer_id=transfer.object_id,
+        status="paid",
+        amount=data["amount"],
+        currency=data["currency"].upper(),
     )
 
 

@@ -29,11 +29,13 @@ from .base import (
     IdempotencyConflict,
     IntentResult,
     InvalidSignature,
+    PayoutAccountStatus,
     RefundResult,
     SetupResult,
+    TransferResult,
     WebhookEvent,
 )
-from .local import REFUND_TOO_LARGE, card_validate, webhook_event_parse
+from .local import ACCOUNT_NOT_READY, REFUND_TOO_LARGE, card_validate, webhook_event_parse
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,10 @@ MESSAGES = {
     "charge_already_refunded": "This payment has already been refunded.",
     "charge_disputed": "This payment is disputed and cannot be refunded.",
     "resource_missing": "The payment service does not know this object.",
+    "balance_insufficient": "Our balance at the payment service cannot cover this payout yet.",
 }
+# Stripe's refusals of a transfer to an account that cannot receive one yet: to us, one code.
+ACCOUNT_NOT_READY_CODES = {"insufficient_capabilities_for_transfer", "account_invalid"}
 GENERIC_MESSAGE = "The payment could not be processed."
 
 # Our intent statuses are Stripe's; a refund's are narrowed to ours.
@@ -285,6 +290,69 @@ class StripeGateway:
             amount=int(data.get("amount") or amount),
         )
 
+    # -- Connect: payout accounts and transfers -------------------------------
+
+    def payout_account_create(self, *, email: str, idempotency_key: str) -> str:
+        params: stripe.params.AccountCreateParams = {
+            "type": "express",
+            "email": email,
+            "capabilities": {"transfers": {"requested": True}},
+        }
+        with _stripe_errors():
+            account = self._client.v1.accounts.create(params, _options(idempotency_key))
+        return str(account.id)
+
+    def payout_account_link(self, *, account_id: str, return_url: str, refresh_url: str) -> str:
+        # Account links are single use and expire within minutes: a new one every time.
+        with _stripe_errors():
+            link = self._client.v1.account_links.create(
+                {
+                    "account": account_id,
+                    "type": "account_onboarding",
+                    "return_url": return_url,
+                    "refresh_url": refresh_url,
+                }
+            )
+        return str(link.url)
+
+    def payout_account_status(self, *, account_id: str) -> PayoutAccountStatus:
+        with _stripe_errors():
+            account = self._client.v1.accounts.retrieve(account_id)
+        return payout_account_status_of(account.to_dict())
+
+    def transfer_create(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        idempotency_key: str,
+        metadata: dict[str, str] | None = None,
+    ) -> TransferResult:
+        params: stripe.params.TransferCreateParams = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "destination": destination,
+            # The key names the transfer's group too: transfer_find looks it up by it
+            # after Stripe has forgotten the key (24 hours).
+            "transfer_group": idempotency_key,
+        }
+        if metadata:
+            params["metadata"] = dict(metadata)
+        try:
+            with _stripe_errors():
+                transfer = self._client.v1.transfers.create(params, _options(idempotency_key))
+        except GatewayError as exc:
+            if exc.code in ACCOUNT_NOT_READY_CODES:
+                raise GatewayError(ACCOUNT_NOT_READY, code="account_not_ready") from exc
+            raise
+        return _transfer_result(transfer.to_dict())
+
+    def transfer_find(self, *, idempotency_key: str) -> TransferResult | None:
+        with _stripe_errors():
+            found = self._client.v1.transfers.list({"transfer_group": idempotency_key, "limit": 1})
+        return _transfer_result(found.data[0].to_dict()) if found.data else None
+
     # -- webhooks -------------------------------------------------------------
 
     def webhook_event(self, *, payload: bytes, signature: str) -> WebhookEvent:
@@ -337,6 +405,38 @@ def _intent_result(pi: dict[str, Any]) -> IntentResult:
         failure_code=str(error.get("code") or ""),
         failure_message=str(error.get("message") or ""),
         next_action_url=str(redirect.get("url") or ""),
+    )
+
+
+def payout_account_status_of(account: dict[str, Any]) -> PayoutAccountStatus:
+    """A Stripe account → ready when it can receive transfers and pay out, with nothing due.
+
+    `missing` lists what Stripe asks for now (past due first), or why it is disabled.
+    """
+    requirements = account.get("requirements") or {}
+    missing: list[str] = []
+    for code in [*(requirements.get("past_due") or []), *(requirements.get("currently_due") or [])]:
+        if code not in missing:
+            missing.append(str(code))
+    capabilities = account.get("capabilities") or {}
+    if "transfers" in capabilities:
+        can_receive = capabilities["transfers"] == "active"
+    else:  # an account without the capabilities listed: Stripe's older flag
+        can_receive = bool(account.get("charges_enabled"))
+    ready = can_receive and bool(account.get("payouts_enabled")) and not missing
+    if not ready and not missing:
+        missing.append(
+            str(requirements.get("disabled_reason") or "requirements.pending_verification")
+        )
+    return PayoutAccountStatus(ready=ready, missing=missing)
+
+
+def _transfer_result(data: dict[str, Any]) -> TransferResult:
+    return TransferResult(
+        transfer_id=str(data["id"]),
+        status="paid",  # a transfer between Stripe balances settles when it is created
+        amount=int(data["amount"]),
+        currency=str(data["currency"]).upper(),
     )
 
 
