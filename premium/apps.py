@@ -1,5 +1,37 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
 class PremiumConfig(AppConfig):
     name = "premium"
+
+    def ready(self) -> None:
+        from payments import signals as payment_signals
+        from questions import panels
+        from questions import signals as question_signals
+
+        from . import services
+        from .panel import premium_panel
+
+        panels.register("premium", premium_panel, order=10)
+
+        def paid(sender: Any, payment: Any, **_: Any) -> None:
+            services.on_payment_succeeded(payment)
+
+        def failed(sender: Any, payment: Any, **_: Any) -> None:
+            services.on_payment_failed(payment)
+
+        def refunded(sender: Any, payment: Any, **_: Any) -> None:
+            services.on_refund_succeeded(payment)
+
+        def message(sender: Any, message: Any, question: Any, **_: Any) -> None:
+            if message.author_id == question.customer_id:
+                services.schedule_due_notification(question=question)
+
+        payment_signals.payment_succeeded.connect(paid, weak=False, dispatch_uid="offer-paid")
+        payment_signals.payment_failed.connect(failed, weak=False, dispatch_uid="offer-failed")
+        payment_signals.refund_succeeded.connect(
+            refunded, weak=False, dispatch_uid="offer-refunded"
+        )
+        question_signals.message_posted.connect(message, weak=False, dispatch_uid="offer-due")

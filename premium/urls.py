@@ -1,0 +1,23 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("q/<int:question_id>/offers", views.offer_send, name="offer_send"),
+    path("offers/<int:offer_id>/accept", views.offer_accept, name="offer_accept"),
+    path(
+        "offers/<int:offer_id>/payment-return",
+        views.offer_payment_return,
+        name="offer_payment_return",
+    ),
+    path("offers/<int:offer_id>/decline", views.offer_decline, name="offer_decline"),
+    path("offers/<int:offer_id>/withdraw", views.offer_withdraw, name="offer_withdraw"),
+    path("offers/<int:offer_id>/fulfil", views.offer_fulfil, name="offer_fulfil"),
+    path(
+        "offers/<int:offer_id>/cannot-complete",
+        views.offer_cannot_complete,
+        name="offer_cannot_complete",
+    ),
+    path("offers/<int:offer_id>/refund", views.offer_refund, name="offer_refund"),
+    path("premium/catalog/", views.catalog, name="premium_catalog"),
+]
