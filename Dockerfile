@@ -33,6 +33,7 @@ RUN DJANGO_ENV=production \
     SECRET_KEY=collectstatic-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz \
     ALLOWED_HOSTS=localhost \
     STRIPE_SECRET_KEY=sk_test_collectstatic_only STRIPE_WEBHOOK_SECRET=whsec_collectstatic_only \
+    PRIVATE_INFO_KEYS=collectstatic:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput -v 0 \
     && mkdir -p /app/var/media /app/beat \
     && chown -R app:app /app/var /app/beat

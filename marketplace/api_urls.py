@@ -14,4 +14,5 @@ urlpatterns = [
     path("support-requests/", api.SupportRequestCreateApi.as_view(), name="api_support_create"),
     path("card/", PaymentsCardApi.as_view(), name="api_card"),
     path("", include("questions.api_urls")),
+    path("", include("premium.api_urls")),
 ]

@@ -139,13 +139,16 @@ def customer_ensure(email: str, *, name: str, country: str = "US", member: bool 
     return user
 
 
-def expert_ensure(email: str, *, name: str, headline: str, categories: list[Category]) -> User:
+def expert_ensure(
+    email: str, *, name: str, headline: str, categories: list[Category], premium_tool: bool = True
+) -> User:
     from django.utils import timezone
 
     user = user_ensure(email, name=name)
     profile, _ = ExpertProfile.objects.get_or_create(user=user)
     profile.headline = headline
     profile.verified_at = profile.verified_at or timezone.now()
+    profile.premium_tool_enabled = premium_tool
     profile.save()
     profile.categories.set(categories)
     return user

@@ -84,6 +84,9 @@ class Category(models.Model):
     # The phone-first flow's price to the customer and payout to the expert (minor units).
     phone_call_price_minor = models.PositiveIntegerField(null=True, blank=True)
     phone_call_payout_minor = models.PositiveIntegerField(null=True, blank=True)
+    # Bounds of a premium service offer's price, in minor units.
+    offer_min_price_minor = models.PositiveIntegerField(default=1_000)
+    offer_max_price_minor = models.PositiveIntegerField(default=50_000)
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
 
@@ -162,6 +165,8 @@ class NotificationKind(models.TextChoices):
     QUESTION_PICKED_UP = "question_picked_up", "An expert picked up my question"
     MESSAGE_RECEIVED = "message_received", "A new reply on my question"
     QUESTION_RATED = "question_rated", "A customer rated my answer"
+    OFFER_DUE = "offer_due", "I can offer premium services on a question"
+    OFFER = "offer", "Premium service offers and what happens to them"
     SUPPORT_ANSWERED = "support_answered", "Customer Care answered my request"
     PAYMENT_RECEIPT = "payment_receipt", "Receipts for my payments"
     REFUND_UPDATE = "refund_update", "News about my refund requests"

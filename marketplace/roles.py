@@ -29,6 +29,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_dispute",
         "payments.view_membership",
         "payments.view_membershipplan",
+        # Payouts, to answer experts' questions: read-only.
+        "payments.view_payoutaccount",
+        "payments.view_payoutbatch",
+        "payments.view_payoutline",
+        "payments.view_payouthold",
+        # Premium: offers, "cannot complete" reports, fulfilment verification.
+        "premium.view_offer",
+        "premium.view_offerevent",
+        "premium.view_servicetemplate",
+        "premium.view_fulfilmentreport",
+        "premium.change_fulfilmentreport",
+        # Privacy: the flag queue; private information only with a logged reason.
+        "privacy.view_flag",
+        "privacy.change_flag",
+        "privacy.view_privatebox",
+        "privacy.view_privateattachment",
+        "privacy.view_accesslog",
     ],
     FINANCE: [
         "marketplace.view_user",
@@ -44,6 +61,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_ledgertransaction",
         "payments.view_ledgeraccount",
         "payments.view_webhookevent",
+        # Payouts: see accounts, batches and lines (changed only by the job); hold an
+        # expert's payouts with a reason (add) and release them with a note (change).
+        "payments.view_payoutaccount",
+        "payments.view_payoutbatch",
+        "payments.view_payoutline",
+        "payments.view_payouthold",
+        "payments.add_payouthold",
+        "payments.change_payouthold",
     ],
 }
 

@@ -265,6 +265,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ServiceKindEnum": "premium.models.ServiceKind",
+        "OfferKindEnum": "premium.models.OfferKind",
+    },
 }
 
 # --- I18N / time -------------------------------------------------------------
@@ -351,8 +356,43 @@ EXPERTLINE_MEMBERSHIP_REMINDER_DAYS = env_int("EXPERTLINE_MEMBERSHIP_REMINDER_DA
 EXPERTLINE_MEMBERSHIP_RETRY_HOURS = [
     int(h) for h in env("EXPERTLINE_MEMBERSHIP_RETRY_HOURS", "24,72,120").split(",") if h.strip()
 ]
+# A premium offer left unanswered this many hours expires.
+EXPERTLINE_OFFER_EXPIRY_HOURS = env_int("EXPERTLINE_OFFER_EXPIRY_HOURS", 48)
 # Days without a rating or refund request after which a question is credited.
 EXPERTLINE_AUTO_CREDIT_DAYS = env_int("EXPERTLINE_AUTO_CREDIT_DAYS", 7)
+# Payouts: how often the payout job runs (seconds); days a credit is held (the refund
+# hold window) before it can be paid out; the smallest available balance paid (minor units).
+EXPERTLINE_PAYOUT_SCHEDULE_SECONDS = env_int("EXPERTLINE_PAYOUT_SCHEDULE_SECONDS", 24 * 60 * 60)
+EXPERTLINE_PAYOUT_HOLD_DAYS = env_int("EXPERTLINE_PAYOUT_HOLD_DAYS", 14)
+EXPERTLINE_PAYOUT_MINIMUM_MINOR = env_int("EXPERTLINE_PAYOUT_MINIMUM_MINOR", 2000)
+
+# --- Privacy -------------------------------------------------------------------
+# Keys of the encrypted private information: "<key id>:<32 bytes base64>" entries,
+# comma-separated, newest first (new values use the first; all still decrypt).
+# Their own secret, never derived from SECRET_KEY. Unset outside production: a
+# key file made on first run (VAR_DIR/private-info.keys, mode 0600). A new entry:
+# `python -m privacy.keyring_setup`; then `manage.py rotate_private_info_keys`.
+from privacy import keyring_setup  # noqa: E402  (no Django imports: safe in settings)
+
+PRIVATE_INFO_KEYS = keyring_setup.split_key_entries(env("PRIVATE_INFO_KEYS"))
+if not PRIVATE_INFO_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured("PRIVATE_INFO_KEYS must be set when DJANGO_ENV=production")
+    PRIVATE_INFO_KEYS = keyring_setup.local_key_entries(VAR_DIR / "private-info.keys")
+keyring_setup.parse_key_entries(PRIVATE_INFO_KEYS)  # a malformed key stops the start
+
+# --- Private information (privacy app) -------------------------------------------
+PRIVATE_FILES_DIR = Path(env("PRIVATE_FILES_DIR", str(VAR_DIR / "private")))
+# Days after a question is closed before its private box and files are erased.
+EXPERTLINE_PRIVATE_RETENTION_DAYS = env_int("EXPERTLINE_PRIVATE_RETENTION_DAYS", 90)
+# Days a redacted message's original is kept (encrypted) for audits, then erased.
+EXPERTLINE_REDACTION_AUDIT_DAYS = env_int("EXPERTLINE_REDACTION_AUDIT_DAYS", 30)
+EXPERTLINE_PRIVATE_UPLOAD_MAX_BYTES = env_int(
+    "EXPERTLINE_PRIVATE_UPLOAD_MAX_BYTES", 10 * 1024 * 1024
+)
+EXPERTLINE_PRIVATE_UPLOADS_PER_HOUR = env_int("EXPERTLINE_PRIVATE_UPLOADS_PER_HOUR", 30)
+EXPERTLINE_PRIVATE_WRITES_PER_MINUTE = env_int("EXPERTLINE_PRIVATE_WRITES_PER_MINUTE", 20)
+EXPERTLINE_FLAGS_PER_HOUR = env_int("EXPERTLINE_FLAGS_PER_HOUR", 30)
 
 # --- Expertline ----------------------------------------------------------------
 SITE_NAME = "Expertline"

@@ -30,6 +30,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("payments.urls")),
+    path("", include("privacy.urls")),
+    path("", include("premium.urls")),
     path("", include("questions.urls")),
 ]
 

@@ -449,6 +449,47 @@ def _refund_transition(
     refund.save(update_fields=["status", *fields.keys()])
 
 
+def refund_create_approved(*, reference: str, reason: str) -> Refund | None:
+    """A refund the platform owes without asking anyone (e.g. the expert cannot complete a
+    paid service): recorded approved, processed after commit. None if nothing was paid."""
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(reference=reference, status=PaymentStatus.SUCCEEDED)
+            .first()
+        )
+        if payment is None:
+            return None
+        existing = (
+            Refund.objects.filter(payment=payment).exclude(status=RefundStatus.DENIED).first()
+        )
+        if existing is not None:
+            if existing.status in (RefundStatus.REQUESTED, RefundStatus.AWAITING_SECOND_APPROVAL):
+                _refund_transition(
+                    existing,
+                    RefundStatus.APPROVED,
+                    actor=None,
+                    note=reason,
+                    auto_approved=True,
+                    decided_at=timezone.now(),
+                )
+                _process_after_commit(existing.pk)
+            return existing
+        refund = Refund.objects.create(
+            payment=payment,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            reason=reason[:500],
+            requested_by=payment.user,
+            status=RefundStatus.APPROVED,
+            auto_approved=True,
+            decided_at=timezone.now(),
+        )
+        RefundEvent.objects.create(refund=refund, to_status="approved", note=reason[:500])
+        _process_after_commit(refund.pk)
+        return refund
+
+
 def refund_window_open(payment: Payment, now: Any = None) -> bool:
     """Pure: may the customer still ask for a refund of this payment?"""
     now = now or timezone.now()

@@ -118,30 +118,11 @@ def webhook(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def earnings(request: HttpRequest) -> HttpResponse:
-    """An expert's ledger: each credit and reversal with its reason, and the balance."""
-    from .ledger import expert_balance, expert_payable
-    from .models import LedgerEntry
+    """An expert's ledger: each credit, reversal and payout with its reason; the balance
+    pending and available; the payout account, the next payout run and the payouts."""
+    from .payouts import earnings_get_for_expert
 
-    user = _user(request)
-    entries = list(
-        LedgerEntry.objects.filter(account__key=expert_payable(user.pk))
-        .select_related("transaction")
-        .order_by("-transaction__created_at", "-id")[:200]
-    )
-    rows = [
-        {
-            "at": e.transaction.created_at,
-            "memo": e.transaction.memo,
-            "kind": e.transaction.kind,
-            # The payable account is a liability: a credit to the expert is negative there.
-            "amount_minor": -e.amount_minor,
-            "currency": e.currency,
-        }
-        for e in entries
-    ]
-    return render(
-        request, "payments/earnings.html", {"rows": rows, "balance_minor": expert_balance(user)}
-    )
+    return render(request, "payments/earnings.html", earnings_get_for_expert(user=_user(request)))
 
 
 @login_required

@@ -444,3 +444,34 @@ def question_dispute_evidence(*, payment: Payment) -> dict[str, object] | None:
             ],
         },
     }
+
+
+def question_touch(*, question_id: int) -> None:
+    """Something about the question changed that viewers should see (an offer): the
+    poll's version moves."""
+    Question.objects.filter(pk=question_id).update(version=F("version") + 1)
+
+
+@transaction.atomic
+def question_rate_automatic(*, question_id: int, note: str) -> Question:
+    """5 stars, recorded as automatic (an accepted expert offer). A rating the customer
+    already gave is kept: it is theirs."""
+    question = _lock(question_id)
+    if question.rating_stars is not None:
+        return question
+    fields = {
+        "rating_stars": 5,
+        "rating_automatic": True,
+        "rated_at": timezone.now(),
+        "rating_comment": "",
+    }
+    if question.status == QuestionStatus.ASSIGNED:
+        _transition(question, QuestionStatus.ANSWERED, actor=None, note=note, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(question, name, value)
+        question.version = F("version") + 1
+        question.save(update_fields=[*fields.keys(), "version"])
+        question.refresh_from_db(fields=["version"])
+    signals.question_rated.send(sender=Question, question=question, automatic=True)
+    return question

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,7 +22,7 @@ from payments import services as payment_services
 from payments.models import PaymentStatus
 from payments.services import PaymentFailed
 
-from . import selectors, services
+from . import panels, selectors, services
 from .forms import AskForm, MessageForm, RateForm
 from .models import Message, QuestionStatus
 
@@ -202,6 +203,7 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
         and question.status == QuestionStatus.ASSIGNED,
         "payment": payment,
         "refund": refund,
+        "panels": panels.render_panels(request, access),
         "can_ask_refund": access.role == "customer"
         and payment is not None
         and refund is None
@@ -242,13 +244,18 @@ def question_poll(request: HttpRequest, question_id: int) -> HttpResponse:
         "unread": user.unread_notifications,
     }
     if version != known_version:
-        question = selectors.thread_get_for_user(question_id=question_id, user=user).question
+        access = selectors.thread_get_for_user(question_id=question_id, user=user)
+        question = access.question
         payload["messages"] = [
             _message_json(m, user.pk)
             for m in selectors.messages_after(question=question, after_id=after)
         ]
         payload["status_display"] = question.get_status_display()
         payload["rating"] = question.rating_stars
+        payload["panels"] = panels.render_panels(request, access)
+        payload["header_html"] = render_to_string(
+            "questions/_meta.html", {"question": question}, request
+        )
     return JsonResponse(payload)
 
 

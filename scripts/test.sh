@@ -62,15 +62,17 @@ run "manage.py makemigrations --check" python manage.py makemigrations --check -
 DEPLOY_SECRET_KEY="$(python -c 'import secrets, string
 alphabet = string.ascii_letters + string.digits + "!@%^&*(-_=+)"
 print("".join(secrets.choice(alphabet) for _ in range(60)))')"
+DEPLOY_PRIVATE_KEYS="$(python -m privacy.keyring_setup | tail -n 1)"
 run "manage.py check --deploy (DJANGO_ENV=production)" \
     env -u DJANGO_ALLOW_ASYNC_UNSAFE DJANGO_ENV=production SECRET_KEY="$DEPLOY_SECRET_KEY" ALLOWED_HOSTS=example.com \
     DATABASE_URL="$DATABASE_URL" \
     STRIPE_SECRET_KEY=sk_test_deploycheck STRIPE_WEBHOOK_SECRET=whsec_deploycheck \
+    PRIVATE_INFO_KEYS="$DEPLOY_PRIVATE_KEYS" \
     python manage.py check --deploy --fail-level WARNING
 
 # docker-compose.yml requires SECRET_KEY (${SECRET_KEY:?...}): give it one for validation.
 run "docker-compose config" \
-    env SECRET_KEY="$DEPLOY_SECRET_KEY" docker-compose -f docker-compose.yml config -q
+    env SECRET_KEY="$DEPLOY_SECRET_KEY" PRIVATE_INFO_KEYS="$DEPLOY_PRIVATE_KEYS" docker-compose -f docker-compose.yml config -q
 
 header "pytest${*:+ $*}"
 rc=0

@@ -24,3 +24,6 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("EXPERTLINE_TEST_DB", "te
 # Each run keeps its cache keys under its own prefix, and clears only those
 # (tests/conftest.py), so runs beside each other on one Redis do not interfere.
 CACHES["default"]["KEY_PREFIX"] = f"t{os.getpid()}"  # noqa: F405
+
+# Models that exercise privacy.fields and the key rotation command (tests only).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.privacy_testapp"]  # noqa: F405

@@ -9,13 +9,17 @@ login redirect), never the data.
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from premium import services as premium_services
+from privacy import services as privacy_services
+from privacy.models import Flag
 from questions import services
 
 pytestmark = pytest.mark.django_db
 
-ID_KWARGS = {"question_id"}
+ID_KWARGS = {"question_id", "offer_id", "attachment_id", "message_id"}
 SECRET = "Zebra-unicorn-secret-42"
 
 
@@ -50,17 +54,27 @@ def test_the_matrix_sees_every_question_endpoint():
         "api_question_detail",
         "api_question_messages",
         "api_question_rate",
+        "offer_accept",
+        "offer_decline",
+        "api_offer_accept",
+        "api_question_offers",
+        "private_attachment",
+        "private_box_update",
+        "message_flag",
     } <= names
     assert len(ROUTES) >= 11
 
 
-def _url(route: str, qid: int) -> str:
-    path = route.replace("<int:question_id>", str(qid))
+def _url(route: str, ids: dict[str, int]) -> str:
+    path = route
+    for name, value in ids.items():
+        path = path.replace(f"<int:{name}>", str(value))
     return "/" + path.lstrip("^").rstrip("$")
 
 
 @pytest.fixture
-def secret_question(world):
+def secret_question(world, settings, tmp_path):
+    settings.PRIVATE_FILES_DIR = tmp_path
     q, _ = services.question_ask(
         customer=world.customer,
         category=world.category,
@@ -70,6 +84,19 @@ def secret_question(world):
     )
     services.question_pick_up(question_id=q.pk, expert=world.expert)
     services.message_post(question_id=q.pk, author=world.customer, body=f"Message {SECRET}")
+    offer = premium_services.auto_offer_create(
+        question_id=q.pk,
+        service_name=f"Call {SECRET}",
+        description=f"Offer {SECRET}",
+        price_minor=4900,
+    )
+    premium_services.offer_accept(offer_id=offer.pk, customer=world.customer)
+    privacy_services.box_update(question_id=q.pk, user=world.customer, values={"phone": SECRET})
+    privacy_services.attachment_upload(
+        question_id=q.pk,
+        user=world.customer,
+        upload=SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\n" + SECRET.encode()),
+    )
     return q
 
 
@@ -81,7 +108,14 @@ def secret_question(world):
 def test_outsiders_never_get_the_data(client, world, secret_question, route, name, who, method):
     if who != "anonymous":
         client.force_login(getattr(world, who))
-    url = _url(route, secret_question.pk)
+    offer = secret_question.offers.get()
+    ids = {
+        "question_id": secret_question.pk,
+        "offer_id": offer.pk,
+        "attachment_id": secret_question.private_attachments.get().pk,
+        "message_id": secret_question.messages.get().pk,
+    }
+    url = _url(route, ids)
     body = {"body": "intrusion", "stars": 5}
     response = getattr(client, method)(url, body)
     content = response.content.decode(errors="replace")
@@ -101,3 +135,7 @@ def test_outsiders_never_get_the_data(client, world, secret_question, route, nam
     assert secret_question.message_count == 1
     assert secret_question.expert_id == world.expert.pk
     assert secret_question.rating_stars is None
+    offer.refresh_from_db()
+    assert offer.status == "accepted"
+    assert secret_question.private_box.customer_info["phone"] == SECRET
+    assert not Flag.objects.exists()

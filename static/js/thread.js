@@ -55,6 +55,19 @@
         if (!data) return;
         (data.messages || []).forEach(append);
         if (data.status_display && statusEl) statusEl.textContent = data.status_display;
+        var meta = document.getElementById("question-meta");
+        if (meta && data.header_html !== undefined) {
+          meta.innerHTML = data.header_html;
+          statusEl = document.getElementById("question-status");
+        }
+        Object.keys(data.panels || {}).forEach(function (name) {
+          var box = document.getElementById("panel-" + name);
+          // Keep a panel the person is typing in; it refreshes on the next change.
+          if (box && !box.contains(document.activeElement)) {
+            box.innerHTML = data.panels[name];
+            document.dispatchEvent(new CustomEvent("expertline:panel", { detail: box }));
+          }
+        });
         if (window.expertlineSetBell) window.expertlineSetBell(data.unread);
         version = data.version;
       })
@@ -96,4 +109,24 @@
         .then(function () { button.disabled = false; box.focus(); });
     });
   }
+})();
+
+// "Offer Premium Services" appears on its own when it becomes due.
+(function () {
+  "use strict";
+  function arm(root) {
+    var wrap = (root || document).querySelector ? (root || document).querySelector("#offer-form") : null;
+    if (!wrap || wrap.dataset.allowed === "1" || !wrap.dataset.dueAt) return;
+    var skew = Date.now() - Date.parse(wrap.dataset.serverNow);
+    var wait = Date.parse(wrap.dataset.dueAt) + skew - Date.now();
+    setTimeout(function () {
+      var composer = wrap.querySelector(".offer-composer");
+      var note = wrap.querySelector(".offer-wait");
+      if (composer) composer.hidden = false;
+      if (note) note.remove();
+      wrap.dataset.allowed = "1";
+    }, Math.max(0, wait));
+  }
+  arm(document);
+  document.addEventListener("expertline:panel", function (e) { arm(e.detail); });
 })();

@@ -21,6 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         logins = people_seed()
         self._plans()
+        self._services()
         created = self._questions()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new questions)."))
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
@@ -31,6 +32,84 @@ class Command(BaseCommand):
             "authenticator app, or print the current code with:\n"
             "  .venv/bin/python manage.py demo_totp_code\n"
         )
+
+    def _services(self) -> None:
+        from premium.models import ServiceTemplate
+
+        cats = {c.slug: c for c in Category.objects.all()}
+        menu = {
+            "medical": [
+                (
+                    "phone_call",
+                    "Phone call with the doctor",
+                    "A 20-minute call about your symptoms",
+                    4900,
+                ),
+                (
+                    "video_call",
+                    "Video consultation",
+                    "See the doctor on video for 20 minutes",
+                    6900,
+                ),
+                (
+                    "xray_review",
+                    "X-ray or scan review",
+                    "A written reading of your X-ray, CT or MRI",
+                    7900,
+                ),
+            ],
+            "legal": [
+                ("phone_call", "Phone call with the lawyer", "30 minutes on your case", 7900),
+                (
+                    "document_review",
+                    "Legal document review",
+                    "A contract or letter reviewed, with notes",
+                    12900,
+                ),
+            ],
+            "tech-support": [
+                (
+                    "remote_assistance",
+                    "Remote assistance",
+                    "The expert fixes it on your screen, with you",
+                    4900,
+                ),
+                ("phone_call", "Phone call", "20 minutes on the phone", 3900),
+            ],
+            "veterinary": [
+                ("video_call", "Video call with the vet", "The vet sees your pet on video", 5900),
+                ("phone_call", "Phone call with the vet", "20 minutes on the phone", 4500),
+            ],
+            "appraisals": [
+                (
+                    "appraisal_video_call",
+                    "Appraisal video call",
+                    "Show the item on video for a valuation",
+                    5900,
+                ),
+                (
+                    "document_review",
+                    "Written appraisal",
+                    "A written valuation from your photos",
+                    8900,
+                ),
+            ],
+            "home-improvement": [
+                ("video_call", "Video walk-through", "Show the problem on video", 4900),
+                ("phone_call", "Phone call", "20 minutes on the phone", 3900),
+            ],
+            "cars": [
+                ("phone_call", "Phone call with the mechanic", "20 minutes on the phone", 3900),
+                ("video_call", "Video diagnosis", "Show the car and the noise on video", 4900),
+            ],
+        }
+        for slug, offered in menu.items():
+            for kind, name, description, price in offered:
+                ServiceTemplate.objects.update_or_create(
+                    category=cats[slug],
+                    name=name,
+                    defaults={"kind": kind, "description": description, "usual_price_minor": price},
+                )
 
     def _plans(self) -> None:
         cats = {c.slug: c for c in Category.objects.all()}
