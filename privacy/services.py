@@ -246,13 +246,19 @@ class _AttachmentRotator:
 # --- Flags and redaction ---------------------------------------------------------------
 
 
+def message_for_participant(*, message_id: int, user: User) -> Message:
+    message = Message.objects.select_related("question").filter(pk=message_id).first()
+    if message is None or not message.question.is_participant(user.pk):
+        raise NotFound("This message does not exist.")
+    return message
+
+
 def message_flag(
     *, message_id: int, user: User, reason: str = FlagReason.PERSONAL_INFO, note: str = ""
 ) -> Flag:
     """Anyone in the thread can red-flag a message that carries personal information."""
-    message = Message.objects.select_related("question").filter(pk=message_id).first()
-    if message is None or not message.question.is_participant(user.pk):
-        raise NotFound("This message does not exist.")
+    message_for_participant(message_id=message_id, user=user)
+    message = Message.objects.select_related("question").get(pk=message_id)
     if reason not in FlagReason.values:
         raise InvalidInput("Choose why you flag this message.")
     ratelimit.hit(

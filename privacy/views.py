@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.views.decorators.http import require_GET, require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.errors import DomainError
 from marketplace.models import User
@@ -78,13 +78,13 @@ def attachment_view(request: HttpRequest, attachment_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def message_flag(request: HttpRequest, message_id: int) -> HttpResponse:
-    from questions.models import Message
-
-    question_id = (
-        Message.objects.filter(pk=message_id).values_list("question_id", flat=True).first()
-    )
+    """GET: a small form asking why; POST: the flag goes to Customer Care."""
+    message = services.message_for_participant(message_id=message_id, user=_user(request))
+    question_id = message.question_id
+    if request.method == "GET":
+        return render(request, "privacy/flag.html", {"message": message})
     try:
         services.message_flag(
             message_id=message_id,

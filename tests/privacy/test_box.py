@@ -200,3 +200,15 @@ def test_sniffing_by_content():
     assert services.sniff_content_type(b"\x00" * 128 + b"DICM" + b"\x00" * 8) == "application/dicom"
     assert services.sniff_content_type(io.BytesIO(b"GIF89a").read()) == "image/gif"
     assert services.sniff_content_type(b"plain text") is None
+
+
+def test_the_flag_page_asks_why_and_sends_the_flag(world, assigned_question, client):
+    m = question_services.message_post(question_id=assigned_question.pk, author=world.expert, body="hi")
+    client.force_login(world.customer)
+    page = client.get(f"/messages/{m.pk}/flag")
+    assert page.status_code == 200 and b"Send to Customer Care" in page.content
+    r = client.post(f"/messages/{m.pk}/flag", {"reason": "personal_info", "note": "his number"})
+    assert r.status_code == 302 and r["Location"] == f"/q/{assigned_question.pk}/"
+    assert Flag.objects.get(message=m).flagged_by == world.customer
+    client.force_login(world.other_customer)
+    assert client.get(f"/messages/{m.pk}/flag").status_code == 404
