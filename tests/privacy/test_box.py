@@ -203,7 +203,9 @@ def test_sniffing_by_content():
 
 
 def test_the_flag_page_asks_why_and_sends_the_flag(world, assigned_question, client):
-    m = question_services.message_post(question_id=assigned_question.pk, author=world.expert, body="hi")
+    m = question_services.message_post(
+        question_id=assigned_question.pk, author=world.expert, body="hi"
+    )
     client.force_login(world.customer)
     page = client.get(f"/messages/{m.pk}/flag")
     assert page.status_code == 200 and b"Send to Customer Care" in page.content
