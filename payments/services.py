@@ -799,16 +799,12 @@ def dispute_close(*, gateway_dispute_id: str, won: bool) -> Dispute:
         payment.ledger_transactions.filter(key__startswith=f"dispute-{dispute.pk}-freeze-")
     )
     if won:
-        ledger.post(
+        # The gateway gives the withheld money back: the withholding, reversed.
+        ledger.reverse(
+            original=payment.ledger_transactions.get(key=f"dispute-{dispute.pk}-withheld"),
             key=f"dispute-{dispute.pk}-won",
-            kind="dispute",
             memo=f"Chargeback won for {payment.description}",
-            lines=[
-                ledger.Line(ledger.clearing(payment.gateway), dispute.amount_minor),
-                ledger.Line(ledger.disputed(payment.gateway), -dispute.amount_minor),
-            ],
-            currency=payment.currency,
-            payment=payment,
+            kind="dispute",
         )
         for freeze in freezes:
             ledger.reverse(
