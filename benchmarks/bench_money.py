@@ -1000,6 +1000,29 @@ def data_check(fx: Fixture, posted: int, offers: list[int]) -> dict[str, Any]:
     }
 
 
+_TASK_DONE = re.compile(r"Task ([\w.]+)\[[^\]]*\] succeeded in ([\d.]+)s")
+
+
+def worker_tasks(path: Path) -> dict[str, Any]:
+    """Tasks the worker ran (from its log): per task name the count and mean time, and how
+    many were retried or failed."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return {"tasks": {}, "retried": 0, "failed": 0}
+    seconds: dict[str, list[float]] = {}
+    for name, took in _TASK_DONE.findall(text):
+        seconds.setdefault(name, []).append(float(took))
+    return {
+        "tasks": {
+            name: {"count": len(v), "mean_ms": 1000 * sum(v) / len(v)}
+            for name, v in sorted(seconds.items(), key=lambda kv: -len(kv[1]))
+        },
+        "retried": len(re.findall(r"\] retry: ", text)),
+        "failed": len(re.findall(r"\] raised unexpected", text)),
+    }
+
+
 def log_errors(path: Path) -> list[str]:
     try:
         lines = path.read_text(errors="replace").splitlines()
@@ -1165,6 +1188,14 @@ def print_report(report: Report, queries: dict[str, QueryCount], show_sql: bool)
         f"(WebhookEvent), {w['processed']:,} processed, {w['failed']} with an error; "
         + ", ".join(f"{k} {n:,}" for k, n in w["types"].items())
         + ("" if w["drained"] else "  !! the worker had NOT drained when the report was made")
+    )
+    t = w["worker_tasks"]
+    print(
+        f"Celery worker: {sum(x['count'] for x in t['tasks'].values()):,} tasks run: "
+        + ", ".join(
+            f"{name} {x['count']:,} (mean {x['mean_ms']:.0f} ms)" for name, x in t["tasks"].items()
+        )
+        + f"; {t['retried']} retried, {t['failed']} failed"
     )
     if w["worker_errors"]:
         print(f"  !! the Celery worker logged {len(w['worker_errors'])} error lines, e.g.:")
@@ -1420,6 +1451,7 @@ def run(
         if "Traceback" in server_log or " ERROR " in server_log:
             checks["server_errors"] = server_log
         worker_errors = log_errors(worker.log)
+    tasks = worker_tasks(worker.log)  # the worker has stopped: its log is complete
     connection.close()
 
     for r in runs:
@@ -1442,7 +1474,8 @@ def run(
         queries={k: asdict(q) for k, q in queries.items()},
         floor=asdict(floor) | {"errors": floor.non_2xx_3xx},
         runs=runs,
-        webhooks=asdict(state) | {"drained": drained, "worker_errors": worker_errors},
+        webhooks=asdict(state)
+        | {"drained": drained, "worker_errors": worker_errors, "worker_tasks": tasks},
         checks=checks,
     )
     evaluate_targets(report)

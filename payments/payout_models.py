@@ -212,11 +212,17 @@ class PayoutLine(models.Model):
             ),
         ]
         indexes = [
-            # Lines still to pay (pending, or a claim that went stale), oldest first.
+            # Lines still to pay (pending, or a claim that went stale), oldest first; and
+            # whether a batch has any left (both small: only live lines are indexed).
             models.Index(
                 fields=["id"],
                 condition=Q(status__in=["pending", "processing"]),
                 name="payout_line_live_id",
+            ),
+            models.Index(
+                fields=["batch"],
+                condition=Q(status__in=["pending", "processing"]),
+                name="payout_line_live_batch",
             ),
         ]
 
