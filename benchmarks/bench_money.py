@@ -1177,7 +1177,8 @@ def print_report(report: Report, queries: dict[str, QueryCount], show_sql: bool)
         print(
             f"  {r.label}: {r.requests:,} in {r.seconds:.1f} s, max {r.max_ms:.0f} ms; Celery "
             f"backlog at the last response {r.backlog_after:,} tasks, drained "
-            f"{r.drain_seconds:.1f} s later"
+            f"{r.drain_seconds:.1f} s later: end to end (webhooks processed, emails sent) "
+            f"{r.ok / (r.seconds + r.drain_seconds):,.1f} {r.unit}/s"
         )
         for sample in r.error_samples:
             print(f"    !! {sample}")
