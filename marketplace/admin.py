@@ -15,6 +15,7 @@ from .models import (
     EmailPreference,
     ExpertProfile,
     Notification,
+    Rollout,
     SupportRequest,
     User,
 )
@@ -153,3 +154,19 @@ class SupportRequestAdmin(admin.ModelAdmin):
         if change and obj.status != "open" and not obj.answered_at:
             obj.answered_at = timezone.now()
         super().save_model(request, obj, form, change)
+
+
+@admin.register(Rollout)
+class RolloutAdmin(admin.ModelAdmin):
+    """Who sees a staged feature: by country, category and share (see marketplace.rollout).
+
+    The comparison of the two groups is the "Rollout report" (questions admin)."""
+
+    list_display = ["key", "is_enabled", "countries", "share_display", "updated_at"]
+    list_filter = ["is_enabled"]
+    filter_horizontal = ["categories"]
+    fields = ["key", "description", "is_enabled", "countries", "categories", "share_bp", "salt"]
+
+    @admin.display(description="share")
+    def share_display(self, obj: Rollout) -> str:
+        return f"{obj.share_bp / 100:g}%"

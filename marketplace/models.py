@@ -236,3 +236,45 @@ class SupportRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
+
+
+class Rollout(models.Model):
+    """A staged feature rollout: who sees the feature, by country, category and share.
+
+    A customer is in when the rollout is enabled, their profile (billing) country is
+    listed (or none are), the category is listed (or none are) and their stable
+    bucket (`marketplace.rollout.bucket`) falls under the percentage.
+    """
+
+    # The feature's name in code, e.g. "phone-first" (marketplace.rollout.PHONE_FIRST).
+    key = models.SlugField(max_length=40, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    is_enabled = models.BooleanField(default=False)
+    # ISO 3166-1 alpha-2 codes separated by commas ("US,CA"); empty: every country.
+    countries = models.CharField(max_length=200, blank=True, default="US")
+    # Empty: every category.
+    categories = models.ManyToManyField(Category, blank=True, related_name="rollouts")
+    # Share of the matching customers who get the feature, in basis points (2500 = 25%).
+    share_bp = models.PositiveIntegerField(default=0, verbose_name="share (basis points)")
+    # Mixed into the hash: changing it reshuffles who is in (a new experiment).
+    salt = models.CharField(max_length=40, default="expertline")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(share_bp__lte=10_000), name="rollout_share_at_most_100pct"
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "on" if self.is_enabled else "off"
+        return f"{self.key} ({state}, {self.share_bp / 100:g}%)"
+
+    @property
+    def country_codes(self) -> frozenset[str]:
+        return frozenset(
+            code.strip().upper()
+            for code in self.countries.replace(" ", ",").split(",")
+            if code.strip()
+        )

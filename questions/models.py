@@ -40,6 +40,15 @@ class Channel(models.TextChoices):
     PHONE = "phone", "Phone call"
 
 
+class Experience(models.TextChoices):
+    """Which experience of the phone-first rollout a question was given (the values of
+    marketplace.rollout.Experience)."""
+
+    FEATURE = "feature", "Phone-first: offered chat or phone"
+    CONTROL = "control", "Control: chat only (in the rollout's population)"
+    NONE = "none", "Not in the rollout"
+
+
 class Question(models.Model):
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="questions_asked"
@@ -81,6 +90,14 @@ class Question(models.Model):
     version = models.PositiveIntegerField(default=1)
     last_message_id = models.BigIntegerField(default=0)
     message_count = models.PositiveIntegerField(default=0)
+    # The intake bot's conversation: [{"prompt": ..., "answer": ...}, ...]. Shown to the
+    # expert only after pick-up.
+    bot_transcript = models.JSONField(default=list, blank=True)
+    # Set when the question was asked; see marketplace.rollout.
+    experience = models.CharField(max_length=8, choices=Experience.choices, default="none")
+    # A phone-call request's price, in minor units of `currency`: paid as an Auto Premium
+    # Service offer, not as the question's price (which is then 0).
+    phone_price_minor = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -119,6 +136,12 @@ class Question(models.Model):
                 condition=~Q(status__in=["assigned", "answered"]) | Q(expert__isnull=False),
                 name="question_assigned_has_expert",
             ),
+            # A customer has at most one phone-call request being paid or waiting.
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(channel="phone", status__in=["intake", "open"]),
+                name="question_one_open_phone_request",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -126,6 +149,8 @@ class Question(models.Model):
 
     @property
     def price_display(self) -> str:
+        if self.phone_price_minor is not None:
+            return format_minor(self.phone_price_minor, self.currency)
         if self.is_member_question:
             return "Membership"
         return format_minor(self.price_minor, self.currency)
@@ -169,3 +194,72 @@ class QuestionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.question_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class IntakeKind(models.TextChoices):
+    TEXT = "text", "Free text"
+    CHOICE = "choice", "One of the listed choices"
+
+
+class IntakeQuestion(models.Model):
+    """One question the intake bot asks in a category, set by admins."""
+
+    category = models.ForeignKey(
+        Category, on_delete=models.CASCADE, related_name="intake_questions"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    prompt = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=IntakeKind.choices, default=IntakeKind.TEXT)
+    # For a choice question: the allowed answers, one per line.
+    choices = models.TextField(blank=True)
+    # The longest answer accepted, in characters.
+    max_chars = models.PositiveSmallIntegerField(default=300)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["category", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_chars__gte=1, max_chars__lte=2000), name="intake_max_chars_range"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.prompt}"
+
+    @property
+    def choice_list(self) -> list[str]:
+        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+
+class IntakeSession(models.Model):
+    """A customer's conversation with the intake bot, until it becomes a question.
+
+    `script` is the category's intake questions as they were when it started, so an
+    admin's edit never changes a conversation half-way; `answers` are the customer's
+    answers to them, in order.
+    """
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="intake_sessions"
+    )
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=150)
+    body = models.TextField(max_length=5000)
+    # The price the customer stated when starting, in minor units (None: not stated).
+    price_minor = models.PositiveIntegerField(null=True, blank=True)
+    # [{"prompt", "kind", "choices", "max_chars"}, ...]
+    script = models.JSONField(default=list)
+    answers = models.JSONField(default=list)
+    experience = models.CharField(max_length=8, choices=Experience.choices, default="none")
+    question = models.OneToOneField(
+        Question, null=True, blank=True, on_delete=models.SET_NULL, related_name="intake"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "-created_at"], name="intake_customer_recent")]
+
+    def __str__(self) -> str:
+        return f"intake-{self.pk} {self.title}"
