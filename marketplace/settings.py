@@ -381,6 +381,8 @@ EXPERTLINE_MEMBERSHIP_REMINDER_DAYS = env_int("EXPERTLINE_MEMBERSHIP_REMINDER_DA
 EXPERTLINE_MEMBERSHIP_RETRY_HOURS = [
     int(h) for h in env("EXPERTLINE_MEMBERSHIP_RETRY_HOURS", "24,72,120").split(",") if h.strip()
 ]
+# Premium offers one expert may send per hour before getting 429.
+EXPERTLINE_OFFERS_PER_HOUR = env_int("EXPERTLINE_OFFERS_PER_HOUR", 20)
 # A premium offer left unanswered this many hours expires.
 EXPERTLINE_OFFER_EXPIRY_HOURS = env_int("EXPERTLINE_OFFER_EXPIRY_HOURS", 48)
 # Days without a rating or refund request after which a question is credited.
@@ -431,6 +433,11 @@ EXPERTLINE_MESSAGE_RATE_PER_MINUTE = env_int("EXPERTLINE_MESSAGE_RATE_PER_MINUTE
 EXPERTLINE_PRESENCE_SECONDS = env_int("EXPERTLINE_PRESENCE_SECONDS", 20)
 # How often the question page polls for new messages (milliseconds).
 EXPERTLINE_POLL_INTERVAL_MS = env_int("EXPERTLINE_POLL_INTERVAL_MS", 1500)
+# In-browser calls: the WebRTC ICE servers (STUN/TURN, e.g. coturn) as a JSON list of
+# RTCIceServer objects ([] = direct connections only, enough on one machine); a call whose
+# people all stopped polling for this many seconds is closed by the sweep.
+EXPERTLINE_ICE_SERVERS = __import__("json").loads(env("EXPERTLINE_ICE_SERVERS", "[]"))
+EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS = env_int("EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS", 30)
 EXPERTLINE_PAGE_SIZE = 20
 # Benchmarks only: exposes the "floor" page the benchmark compares against.
 EXPERTLINE_BENCHMARK_VIEWS = env_bool("EXPERTLINE_BENCHMARK_VIEWS", False)

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace import notifications, presence
+from marketplace import notifications, presence, ratelimit
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import ExpertProfile, NotificationKind, User
 from marketplace.money import Money, format_minor
@@ -264,7 +264,14 @@ def offer_send(
     new_service: NewService | None = None,
 ) -> Offer:
     """The assigned expert offers a premium service: from the category's list, from their
-    catalog, or a new one (saved to their catalog as a template)."""
+    catalog, or a new one (saved to their catalog as a template). Rate limited (429)."""
+    ratelimit.hit(
+        scope="offer-send",
+        ident=expert.pk,
+        limit=settings.EXPERTLINE_OFFERS_PER_HOUR,
+        window_seconds=3600,
+        message="You have sent many offers in the last hour. Please wait and try again later.",
+    )
     with transaction.atomic():
         question = (
             Question.objects.select_for_update(of=("self",))
@@ -588,6 +595,9 @@ def offer_fulfil(
         raise InvalidInput(
             "If the service could not be delivered, say it cannot be completed: the customer is refunded."
         )
+    from .calls import fulfilment_check  # a call that never connected is not fulfilled
+
+    fulfilment_check(offer=offer)
     _transition(offer, OfferStatus.FULFILLED, actor=expert, note="report filed")
     return FulfilmentReport.objects.create(offer=offer, delivered=True, notes=notes.strip()[:2000])
 

@@ -20,7 +20,7 @@ def _user(request: HttpRequest) -> User:
 
 
 def _flash(request: HttpRequest, exc: DomainError) -> None:
-    if exc.status in (403, 404):
+    if exc.status in (403, 404, 429):  # 429: a page of its own with the message
         raise exc
     messages.error(request, exc.message)
 
