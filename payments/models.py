@@ -7,11 +7,45 @@ the apps to its right. Amounts are integers in the minor unit of `currency`.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.money import DEFAULT_CURRENCY, format_minor
+
+
+def insert_once(obj: models.Model, *, unique_field: str) -> bool:
+    """INSERT `obj` unless a row with its `unique_field` exists: one statement
+    (`ON CONFLICT DO NOTHING RETURNING`), no savepoint, safe inside a transaction.
+
+    Returns True (and sets the pk) when this call inserted it. A concurrent insert of the
+    same value that has not committed yet makes this one wait for it, as a unique index
+    does; if it then commits, this returns False.
+    """
+    meta = obj._meta
+    using = router.db_for_write(type(obj))
+    connection = connections[using]
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    qn = connection.ops.quote_name
+    pk_column = meta.pk.column if meta.pk is not None else "id"
+    # Identifiers come from the model's metadata (quoted); values are parameters.
+    columns = ", ".join(qn(f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({qn(meta.get_field(unique_field).column)}) DO NOTHING "
+        f"RETURNING {qn(pk_column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = using
+    return True
 
 
 class GatewayCustomer(models.Model):

@@ -303,8 +303,13 @@ def _confirm(payment: Payment, *, return_url: str) -> Payment:
                 metadata={"reference": payment.reference, "payment": str(payment.pk)},
             )
             # Stored before confirming: a retry confirms this same intent.
-            Payment.objects.filter(pk=payment.pk, intent_id="").update(intent_id=intent.intent_id)
-            payment.refresh_from_db()
+            stored = Payment.objects.filter(pk=payment.pk, intent_id="").update(
+                intent_id=intent.intent_id
+            )
+            if stored:
+                payment.intent_id = intent.intent_id
+            else:  # a concurrent retry stored it first (the same intent: the same key)
+                payment.refresh_from_db(fields=["intent_id"])
         else:
             intent = gateway.payment_intent_retrieve(intent_id=payment.intent_id)
             if intent.status == "succeeded":

@@ -30,11 +30,11 @@ from urllib.parse import urlencode, urlsplit
 
 from celery import shared_task
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from payments.models import LocalGatewayObject, LocalIdempotencyKey
+from payments.models import LocalGatewayObject, LocalIdempotencyKey, insert_once
 
 from .base import (
     CardDeclined,
@@ -229,9 +229,8 @@ class LocalGateway:
                 "seti",
                 "setup_intent",
                 {"customer": customer_id, "status": "requires_payment_method"},
+                client_secret=True,
             )
-            seti.data["client_secret"] = f"{seti.object_id}_secret_{secrets.token_hex(8)}"
-            seti.save(update_fields=["data", "updated_at"])
             return _setup_result(seti)
 
         return self._idempotent(
@@ -262,8 +261,8 @@ class LocalGateway:
                 "seti",
                 "setup_intent",
                 {"customer": customer_id, "status": "requires_payment_method"},
+                client_secret=True,
             )
-            seti.data["client_secret"] = f"{seti.object_id}_secret_{secrets.token_hex(8)}"
             if card.behaviour == Behaviour.DECLINED:
                 seti.data["last_setup_error"] = {"code": "card_declined", "message": CARD_DECLINED}
                 seti.save(update_fields=["data", "updated_at"])
@@ -336,8 +335,7 @@ class LocalGateway:
             raise GatewayError("Invalid currency.", code="invalid_currency")
 
         def run() -> IntentResult:
-            _get(customer_id, "customer")
-            pm = _get(payment_method_id, "payment_method")
+            _, pm = _get_pair((customer_id, "customer"), (payment_method_id, "payment_method"))
             if pm.data.get("customer") != customer_id:
                 raise GatewayError(
                     "This card is not on file for this customer.",
@@ -361,9 +359,8 @@ class LocalGateway:
                     "next_action_url": "",
                     "dispute": None,
                 },
+                client_secret=True,
             )
-            pi.data["client_secret"] = f"{pi.object_id}_secret_{secrets.token_hex(8)}"
-            pi.save(update_fields=["data", "updated_at"])
             return _intent_result(pi)
 
         return self._idempotent(
@@ -701,35 +698,41 @@ class LocalGateway:
         """Run `run` once per key: its state change and the key's record commit together.
 
         A reused key answers what it answered first (a decline included); with other
-        parameters (or for another operation) it raises IdempotencyConflict. Two
-        requests with one key at once: the second waits on the key's unique index,
-        then reads the first one's answer.
+        parameters (or for another operation) it raises IdempotencyConflict. The work
+        runs first and the key is claimed last, in one INSERT that does nothing when
+        the key exists: a repeated key's work is rolled back and the first answer is
+        returned. Two requests with one key at once: the second waits on the key's
+        unique index, then reads the first one's answer. A refused request (a
+        GatewayError other than a decline) is not remembered, as at Stripe.
         """
         if not key or len(key) > 200:
             raise GatewayError("An idempotency key (1-200 characters) is required.")
         request_hash = _request_hash(op, params)
-        with transaction.atomic():
-            row = LocalIdempotencyKey.objects.filter(key=key).first()
-            if row is None:
+        try:
+            with transaction.atomic():
                 try:
-                    with transaction.atomic():
-                        row = LocalIdempotencyKey.objects.create(
-                            key=key, request_hash=request_hash, response={}
-                        )
-                except IntegrityError:
-                    # A concurrent request with this key got there first; its
-                    # insert has committed by now (ours waited for it).
-                    row = LocalIdempotencyKey.objects.get(key=key)
-                else:
-                    try:
-                        row.response = {"result": dump(run())}
-                    except CardDeclined as exc:
-                        # Kept, and raised once the decline's state change commits.
-                        row.response = {"error": {"code": exc.code, "message": exc.message}}
-                    row.save(update_fields=["response"])
+                    response = {"result": dump(run())}
+                except CardDeclined as exc:
+                    # Kept, and raised once the decline's state change commits.
+                    response = {"error": {"code": exc.code, "message": exc.message}}
+                row = LocalIdempotencyKey(key=key, request_hash=request_hash, response=response)
+                if not insert_once(row, unique_field="key"):
+                    raise _KeyUsed()
+        except _KeyUsed:
+            row = LocalIdempotencyKey.objects.get(key=key)
+        except GatewayError:
+            # Refused now; but a key that was answered before answers as it did then.
+            found = LocalIdempotencyKey.objects.filter(key=key).first()
+            if found is None:
+                raise
+            row = found
         if not hmac.compare_digest(row.request_hash, request_hash):
             raise IdempotencyConflict()
         return _answer(row.response, load)
+
+
+class _KeyUsed(Exception):
+    """The idempotency key was recorded first by another request: roll this one back."""
 
 
 def _answer(response: dict[str, Any], load: Callable[[Any], T]) -> T:
@@ -759,8 +762,14 @@ _KIND_LABELS = {
 }
 
 
-def _create(prefix: str, kind: str, data: dict[str, Any]) -> LocalGatewayObject:
-    return LocalGatewayObject.objects.create(object_id=_new_id(prefix), kind=kind, data=data)
+def _create(
+    prefix: str, kind: str, data: dict[str, Any], *, client_secret: bool = False
+) -> LocalGatewayObject:
+    """Insert a new object, complete (one INSERT: its client secret too, when it has one)."""
+    object_id = _new_id(prefix)
+    if client_secret:
+        data["client_secret"] = f"{object_id}_secret_{secrets.token_hex(8)}"
+    return LocalGatewayObject.objects.create(object_id=object_id, kind=kind, data=data)
 
 
 def _get(object_id: str, kind: str, *, lock: bool = False) -> LocalGatewayObject:
@@ -771,6 +780,23 @@ def _get(object_id: str, kind: str, *, lock: bool = False) -> LocalGatewayObject
     if obj is None:
         raise GatewayError(f"No such {_KIND_LABELS.get(kind, kind)}.", code="resource_missing")
     return obj
+
+
+def _get_pair(
+    first: tuple[str, str], second: tuple[str, str]
+) -> tuple[LocalGatewayObject, LocalGatewayObject]:
+    """Two objects by (object_id, kind) in one query, each as `_get` would find it."""
+    rows = {
+        (o.object_id, o.kind): o
+        for o in LocalGatewayObject.objects.filter(object_id__in=[first[0], second[0]])
+    }
+    found = []
+    for object_id, kind in (first, second):
+        obj = rows.get((object_id, kind))
+        if obj is None:
+            raise GatewayError(f"No such {_KIND_LABELS.get(kind, kind)}.", code="resource_missing")
+        found.append(obj)
+    return found[0], found[1]
 
 
 def _confirm(pi: LocalGatewayObject, *, return_url: str) -> None:
