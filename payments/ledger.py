@@ -24,12 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db import transaction
+from django.db.models import BigIntegerField, Case, F, Sum, Value, When
 
 from marketplace.models import User
 
-from .models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, insert_once
 
 CUSTOMERS_PREPAID = "customers:prepaid"
 PLATFORM_REVENUE = "platform:revenue"
@@ -91,44 +91,58 @@ def post(
         raise LedgerError(f"{key}: entries sum to {sum(entries.values())}, not zero")
     if not entries:
         raise LedgerError(f"{key}: a transaction needs entries")
-    existing = LedgerTransaction.objects.filter(key=key).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            txn = LedgerTransaction.objects.create(
-                key=key,
-                kind=kind,
-                memo=memo[:300],
-                details=details or {},
-                payment=payment,
-                reverses=reverses,
+    txn = LedgerTransaction(
+        key=key,
+        kind=kind,
+        memo=memo[:300],
+        details=details or {},
+        payment=payment,
+        reverses=reverses,
+    )
+    # No savepoint: the key is claimed by an INSERT that does nothing when it exists, and
+    # any other error rolls back the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
+        if not insert_once(txn, unique_field="key"):
+            # Recorded before (or by a concurrent request, which we waited for): once.
+            return LedgerTransaction.objects.get(key=key)
+        accounts = _lock_accounts(sorted(entries), currency)
+        for account_key, account in accounts.items():
+            if account.currency != currency:
+                raise LedgerError(f"{account_key} is in {account.currency}, not {currency}")
+        LedgerEntry.objects.bulk_create(
+            LedgerEntry(transaction=txn, account=accounts[k], amount_minor=v, currency=currency)
+            for k, v in entries.items()
+        )
+        # Every cached balance in one UPDATE; the rows are already locked.
+        LedgerAccount.objects.filter(pk__in=[a.pk for a in accounts.values()]).update(
+            balance_minor=F("balance_minor")
+            + Case(
+                *(When(pk=accounts[k].pk, then=Value(v)) for k, v in entries.items()),
+                output_field=BigIntegerField(),
             )
-            # Lock accounts in key order so concurrent postings cannot deadlock.
-            accounts = {}
-            for account_key in sorted(entries):
-                account, _ = LedgerAccount.objects.get_or_create(
-                    key=account_key,
-                    defaults={"currency": currency, "user_id": _account_user(account_key)},
-                )
-                if account.currency != currency:
-                    raise LedgerError(f"{account_key} is in {account.currency}, not {currency}")
-                accounts[account_key] = account
-            LedgerEntry.objects.bulk_create(
-                LedgerEntry(transaction=txn, account=accounts[k], amount_minor=v, currency=currency)
-                for k, v in entries.items()
-            )
-            for account_key in sorted(entries):
-                LedgerAccount.objects.filter(pk=accounts[account_key].pk).update(
-                    balance_minor=F("balance_minor") + entries[account_key]
-                )
-            return txn
-    except IntegrityError:
-        # Another process recorded the same key first: the movement happened once.
-        found = LedgerTransaction.objects.filter(key=key).first()
-        if found is None:
-            raise
-        return found
+        )
+        return txn
+
+
+def _lock_accounts(keys: list[str], currency: str) -> dict[str, LedgerAccount]:
+    """The accounts, locked in key order (PostgreSQL locks the rows of an ordered
+    SELECT ... FOR UPDATE in that order), so concurrent postings cannot deadlock.
+    An account used for the first time is created, then locked with the others."""
+
+    def lock() -> dict[str, LedgerAccount]:
+        rows = LedgerAccount.objects.select_for_update().filter(key__in=keys).order_by("key")
+        return {a.key: a for a in rows}
+
+    accounts = lock()
+    missing = [k for k in keys if k not in accounts]
+    if not missing:
+        return accounts
+    for account_key in missing:
+        insert_once(
+            LedgerAccount(key=account_key, currency=currency, user_id=_account_user(account_key)),
+            unique_field="key",
+        )
+    return lock()
 
 
 def reverse(
