@@ -36,6 +36,7 @@ a worker that is gone and is taken over the same way.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,8 +45,21 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, FilteredRelation, Max, Min, OuterRef, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    CharField,
+    Exists,
+    F,
+    FilteredRelation,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
 
@@ -55,8 +69,14 @@ from marketplace.money import DEFAULT_CURRENCY, format_minor
 
 from . import ledger
 from .gateway import get_gateway
-from .gateway.base import GatewayError, GatewayUnavailable, IdempotencyConflict, TransferResult
-from .models import LedgerAccount, LedgerEntry
+from .gateway.base import (
+    Gateway,
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyConflict,
+    TransferResult,
+)
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction
 from .payout_models import (
     PAYOUT_LINE_LIVE,
     PAYOUT_LINE_TRANSITIONS,
@@ -75,6 +95,11 @@ log = logging.getLogger(__name__)
 CREATE_CHUNK = 1000
 # Lines per pay task: with Stripe about a second each, well inside the task's time limit.
 PAY_CHUNK = 100
+# Paid lines are recorded (ledger and lines, one transaction) this many at a time, or after
+# this many seconds: few sent-but-unrecorded lines if a worker dies (they are found by their
+# key after STALE_CLAIM), and a fixed number of statements per chunk, not per line.
+RECORD_CHUNK = 100
+RECORD_EVERY_S = 5.0
 # A claim older than this belongs to a worker that is gone: longer than the pay task's hard
 # time limit (payments.payout_tasks), so a live worker never loses its line.
 STALE_CLAIM = timedelta(minutes=15)
@@ -427,7 +452,9 @@ def payout_hold_release(*, hold_id: int, staff: User, note: str) -> PayoutHold:
 def _line_transition(
     line: PayoutLine, to: str, *, note: str = "", actor: User | None = None, **fields: Any
 ) -> None:
-    """Move a locked line to `to`, or refuse. Every status change but the claim goes here."""
+    """Move a locked line to `to`, or refuse. Every status change goes here but the two done
+    a chunk at a time: the claim (`_lines_claim`) and paid (`_lines_paid`, which checks
+    the same map)."""
     if to not in PAYOUT_LINE_TRANSITIONS[line.status]:
         raise InvalidTransition(f"A {line.status} payout line cannot become {to}.")
     PayoutLineEvent.objects.create(
@@ -439,46 +466,68 @@ def _line_transition(
     line.save(update_fields=["status", *fields.keys()])
 
 
-def _line_claim(line_id: int, now: datetime) -> bool:
-    """Take a line to send: pending -> processing, or a claim gone stale taken over. A
-    conditional update, so of two workers (or a task delivered twice) one wins."""
+def _lines_claim(line_ids: Sequence[int], now: datetime) -> list[int]:
+    """Take lines to send, in one transaction: pending -> processing, or a claim gone stale
+    taken over. Lines another worker is claiming or recording are skipped (SKIP LOCKED:
+    they are that worker's), and each update is conditional on the status read under the
+    lock, so of two workers (or a task delivered twice) exactly one gets each line.
+    Returns the ids claimed, in id order."""
+    if not line_ids:
+        return []
+    due = Q(status=PayoutLineStatus.PENDING) | Q(
+        status=PayoutLineStatus.PROCESSING, claimed_at__lt=now - STALE_CLAIM
+    )
+    claimed: list[int] = []
     with transaction.atomic():
-        for was, extra in (
-            (PayoutLineStatus.PENDING, Q()),
-            (PayoutLineStatus.PROCESSING, Q(claimed_at__lt=now - STALE_CLAIM)),
+        rows = list(
+            PayoutLine.objects.select_for_update(skip_locked=True)
+            .filter(due, pk__in=sorted(set(line_ids)))
+            .order_by("pk")
+            .values_list("pk", "status")
+        )
+        events: list[PayoutLineEvent] = []
+        for was, note in (
+            (PayoutLineStatus.PENDING, "claimed"),
+            (PayoutLineStatus.PROCESSING, "stale claim taken over"),
         ):
-            won = (
-                PayoutLine.objects.filter(Q(pk=line_id, status=was) & extra).update(
-                    status=PayoutLineStatus.PROCESSING,
-                    claimed_at=now,
-                    attempts=F("attempts") + 1,
-                )
-                == 1
+            ids = [pk for pk, status in rows if status == was]
+            if not ids:
+                continue
+            won = PayoutLine.objects.filter(pk__in=ids, status=was).update(
+                status=PayoutLineStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
             )
-            if won:
-                PayoutLineEvent.objects.create(
-                    line_id=line_id,
+            if won != len(ids):  # the rows are locked by us: nobody can have moved them
+                raise RuntimeError(f"payout lines changed under their lock: {ids}")
+            claimed.extend(ids)
+            events.extend(
+                PayoutLineEvent(
+                    line_id=pk,
                     from_status=was,
                     to_status=PayoutLineStatus.PROCESSING,
-                    note="claimed" if was == PayoutLineStatus.PENDING else "stale claim taken over",
+                    note=note,
+                    created_at=now,
                 )
-                return True
-    return False
+                for pk in ids
+            )
+        PayoutLineEvent.objects.bulk_create(events)
+    return sorted(claimed)
+
+
+def _line_claim(line_id: int, now: datetime) -> bool:
+    """Claim one line (see `_lines_claim`)."""
+    return _lines_claim([line_id], now) == [line_id]
 
 
 def _lock_line(line_id: int) -> PayoutLine:
-    return PayoutLine.objects.select_for_update().select_related("batch").get(pk=line_id)
+    # of=self: lock the line only, not its batch (every worker reads that one).
+    return (
+        PayoutLine.objects.select_for_update(of=("self",)).select_related("batch").get(pk=line_id)
+    )
 
 
-@transaction.atomic
-def _line_paid(line_id: int, result: TransferResult) -> PayoutLine:
-    """The transfer went through: the line is paid and the ledger records it, together."""
-    line = _lock_line(line_id)
-    if line.status == PayoutLineStatus.PAID:
-        return line  # recorded by another attempt with the same key
-    if result.amount != line.amount_minor or result.currency != line.currency:
-        log.error("payout line %s: transfer %s is %s", line.pk, result.transfer_id, result)
-    txn = ledger.post(
+def _payout_posting(line: PayoutLine, transfer_id: str) -> ledger.Posting:
+    """The ledger transaction of a paid line, keyed like its transfer."""
+    return ledger.Posting(
         key=line.idempotency_key,
         kind="payout",
         memo=f"Payout #{line.pk} to your payout account",
@@ -491,9 +540,32 @@ def _line_paid(line_id: int, result: TransferResult) -> PayoutLine:
             "expert": line.expert_id,
             "batch": line.batch_id,
             "line": line.pk,
-            "transfer": result.transfer_id,
+            "transfer": transfer_id,
             "destination": line.destination,
         },
+    )
+
+
+def _check_result(line: PayoutLine, result: TransferResult) -> None:
+    if result.amount != line.amount_minor or result.currency != line.currency:
+        log.error("payout line %s: transfer %s is %s", line.pk, result.transfer_id, result)
+
+
+@transaction.atomic
+def _line_paid(line_id: int, result: TransferResult) -> PayoutLine:
+    """The transfer went through: the line is paid and the ledger records it, together."""
+    line = _lock_line(line_id)
+    if line.status == PayoutLineStatus.PAID:
+        return line  # recorded by another attempt with the same key
+    _check_result(line, result)
+    p = _payout_posting(line, result.transfer_id)
+    txn = ledger.post(
+        key=p.key,
+        kind=p.kind,
+        memo=p.memo,
+        lines=p.lines,
+        currency=p.currency,
+        details=p.details,
     )
     _line_transition(
         line,
@@ -506,6 +578,73 @@ def _line_paid(line_id: int, result: TransferResult) -> PayoutLine:
         failure_message="",
     )
     return line
+
+
+@transaction.atomic
+def _lines_paid(paid: Sequence[tuple[PayoutLine, TransferResult]]) -> None:
+    """The transfers of these lines went through: in one transaction, under the lines' row
+    locks, each line is paid and the ledger records it (one bulk posting for the chunk)."""
+    results = {line.pk: result for line, result in paid}
+    gateways = {line.pk: line.batch.gateway for line, _ in paid}
+    locked = list(
+        PayoutLine.objects.select_for_update(of=("self",))
+        .filter(pk__in=list(results))
+        .order_by("pk")
+    )
+    todo = []
+    for line in locked:
+        if PayoutLineStatus.PAID in PAYOUT_LINE_TRANSITIONS[line.status]:
+            todo.append(line)
+        elif line.status != PayoutLineStatus.PAID:  # paid: recorded by another attempt
+            log.error("payout line %s was sent but is %s", line.pk, line.status)
+    if not todo:
+        return
+    for line in todo:
+        _check_result(line, results[line.pk])
+    postings = []
+    for line in todo:
+        line.batch = PayoutBatch(pk=line.batch_id, gateway=gateways[line.pk])
+        postings.append(_payout_posting(line, results[line.pk].transfer_id))
+    ledger.post_many(postings)
+    now = timezone.now()
+    events = []
+    for line in todo:
+        result = results[line.pk]
+        events.append(
+            PayoutLineEvent(
+                line=line,
+                from_status=line.status,
+                to_status=PayoutLineStatus.PAID,
+                note=f"transfer {result.transfer_id}",
+                created_at=now,
+            )
+        )
+    # One statement for the chunk: each line's ledger transaction (and the transfer it
+    # records) is found by the line's key; the rest is the same for every line.
+    posted = LedgerTransaction.objects.filter(
+        key=Concat(Value("payout-line-"), Cast(OuterRef("pk"), CharField()))
+    )
+    PayoutLine.objects.filter(pk__in=[line.pk for line in todo]).update(
+        status=PayoutLineStatus.PAID,
+        paid_at=now,
+        failure_code="",
+        failure_message="",
+        ledger_transaction=Subquery(posted.values("pk")[:1]),
+        transfer_id=Subquery(posted.values(t=KT("details__transfer"))[:1]),
+    )
+    PayoutLineEvent.objects.bulk_create(events)
+
+
+def _record_paid(paid: Sequence[tuple[PayoutLine, TransferResult]]) -> None:
+    if not paid:
+        return
+    try:
+        _lines_paid(paid)
+    except IntegrityError:
+        # A key recorded at the same moment by another path: record one by one instead.
+        log.warning("payout lines %s: recording one by one", [line.pk for line, _ in paid])
+        for line, result in paid:
+            _line_paid(line.pk, result)
 
 
 @transaction.atomic
@@ -539,58 +678,80 @@ def _line_unknown(line_id: int, exc: GatewayError) -> PayoutLine:
 # --- Lines: paying --------------------------------------------------------------------
 
 
-def payout_line_pay(*, line_id: int, now: datetime | None = None) -> PayoutLine:
-    """Send one line, exactly once: claim it, then call the gateway with its key."""
-    now = now or timezone.now()
-    if not _line_claim(line_id, now):
-        return PayoutLine.objects.get(pk=line_id)  # another worker has it, or it is final
-    line = PayoutLine.objects.select_related("batch").get(pk=line_id)
+def _transfer(gateway: Gateway, line: PayoutLine) -> TransferResult:
+    """Send a claimed line's transfer with its key (first looking for one already sent)."""
+    if gateway.name != line.batch.gateway:
+        raise GatewayError(
+            f"This line was made for the {line.batch.gateway} gateway.", code="wrong_gateway"
+        )
+    if line.attempts > 1:
+        # Sent before and the answer was lost: find that transfer before sending again.
+        found = gateway.transfer_find(idempotency_key=line.idempotency_key)
+        if found is not None:
+            return found
+    return gateway.transfer_create(
+        amount=line.amount_minor,
+        currency=line.currency,
+        destination=line.destination,
+        idempotency_key=line.idempotency_key,
+        metadata={
+            "payout_line": str(line.pk),
+            "payout_batch": str(line.batch_id),
+            "expert": str(line.expert_id),
+        },
+    )
+
+
+def _lines_send(line_ids: Sequence[int]) -> None:
+    """Send claimed lines one transfer each; record the paid ones RECORD_CHUNK at a time
+    (or after RECORD_EVERY), and whatever was paid before an error on the way out."""
     gateway = get_gateway()
+    lines = PayoutLine.objects.filter(pk__in=list(line_ids)).select_related("batch").order_by("pk")
+    paid: list[tuple[PayoutLine, TransferResult]] = []
+    since = time.monotonic()
     try:
-        if gateway.name != line.batch.gateway:
-            raise GatewayError(
-                f"This line was made for the {line.batch.gateway} gateway.", code="wrong_gateway"
-            )
-        result = None
-        if line.attempts > 1:
-            # Sent before and the answer was lost: find that transfer before sending again.
-            result = gateway.transfer_find(idempotency_key=line.idempotency_key)
-        if result is None:
-            result = gateway.transfer_create(
-                amount=line.amount_minor,
-                currency=line.currency,
-                destination=line.destination,
-                idempotency_key=line.idempotency_key,
-                metadata={
-                    "payout_line": str(line.pk),
-                    "payout_batch": str(line.batch_id),
-                    "expert": str(line.expert_id),
-                },
-            )
-    except (GatewayUnavailable, IdempotencyConflict) as exc:
-        # IdempotencyConflict: Stripe is still working on a request with this key.
-        log.warning("payout line %s: outcome unknown (%s)", line_id, exc.code)
-        return _line_unknown(line_id, exc)
-    except GatewayError as exc:
-        line = _line_failed(line_id, exc)
-        if exc.code == "account_not_ready":
-            try:  # so the next run skips the account until its onboarding is done
-                payout_account_sync(account_id=line.destination)
-            except GatewayError:
-                log.warning("could not refresh payout account %s", line.destination)
-        return line
-    return _line_paid(line_id, result)
+        for line in lines:
+            try:
+                result = _transfer(gateway, line)
+            except (GatewayUnavailable, IdempotencyConflict) as exc:
+                # IdempotencyConflict: Stripe is still working on a request with this key.
+                log.warning("payout line %s: outcome unknown (%s)", line.pk, exc.code)
+                _line_unknown(line.pk, exc)
+                continue
+            except GatewayError as exc:
+                _line_failed(line.pk, exc)
+                if exc.code == "account_not_ready":
+                    try:  # so the next run skips the account until its onboarding is done
+                        payout_account_sync(account_id=line.destination)
+                    except GatewayError:
+                        log.warning("could not refresh payout account %s", line.destination)
+                continue
+            paid.append((line, result))
+            if len(paid) >= RECORD_CHUNK or time.monotonic() - since > RECORD_EVERY_S:
+                _record_paid(paid)
+                paid, since = [], time.monotonic()
+    finally:
+        # A worker stopped on the way (a time limit) still records what it sent; one that
+        # dies leaves its lines claimed, and the next run finds their transfers by key.
+        _record_paid(paid)
 
 
-def payout_lines_pay(*, line_ids: Iterable[int]) -> dict[str, int]:
-    """Pay these lines one by one (a pay task's work). Returns how many ended in each status."""
+def payout_lines_pay(*, line_ids: Iterable[int], now: datetime | None = None) -> dict[str, int]:
+    """Pay these lines (a pay task's work), each exactly once: claim them, send each
+    transfer with the line's key, record the paid ones in bulk. Returns how many of the
+    lines are in each status afterwards (lines another worker has count as they stand)."""
+    ids = list(line_ids)
+    claimed = _lines_claim(ids, now or timezone.now())
+    if claimed:
+        _lines_send(claimed)
     counts: dict[str, int] = {}
     batch_ids: set[int] = set()
-    for line_id in line_ids:
-        line = payout_line_pay(line_id=line_id)
-        counts[line.status] = counts.get(line.status, 0) + 1
-        batch_ids.add(line.batch_id)
-    for batch_id in batch_ids:
+    for _, status, batch_id in PayoutLine.objects.filter(pk__in=ids).values_list(
+        "pk", "status", "batch_id"
+    ):
+        counts[status] = counts.get(status, 0) + 1
+        batch_ids.add(batch_id)
+    for batch_id in sorted(batch_ids):
         _batch_finish_if_done(batch_id)
     return counts
 
