@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, F, Sum, Value, When
+from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Sum, Value, When
 
 from marketplace.models import User
 
@@ -171,6 +171,98 @@ def reverse(
         details={"reverses": original.key},
         reverses=original,
     )
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One movement for `post_many`: the same fields as `post` takes."""
+
+    key: str
+    kind: str
+    memo: str
+    lines: Sequence[Line]
+    currency: str
+    details: dict[str, Any] | None = None
+
+
+def post_many(postings: Sequence[Posting]) -> dict[str, LedgerTransaction]:
+    """Record many balanced movements (a chunk of payouts) in a fixed number of statements,
+    by the rules of `post`: once per key, entries summing to zero, cached balances updated
+    in the same transaction, accounts locked in key order. Returns the transaction of each
+    key (keys recorded before are returned as they are). A caller that may race another
+    for the same key must hold a lock on its own row for it (a concurrent insert of one
+    key raises IntegrityError here, and nothing of the call is recorded)."""
+    prepared: list[tuple[Posting, dict[str, int]]] = []
+    for p in postings:
+        merged: dict[str, int] = defaultdict(int)
+        for line in p.lines:
+            merged[line.account] += line.amount
+        entries = {k: v for k, v in merged.items() if v != 0}
+        if sum(entries.values()) != 0:
+            raise LedgerError(f"{p.key}: entries sum to {sum(entries.values())}, not zero")
+        if not entries:
+            raise LedgerError(f"{p.key}: a transaction needs entries")
+        prepared.append((p, entries))
+    with transaction.atomic():
+        out = {
+            t.key: t for t in LedgerTransaction.objects.filter(key__in=[p.key for p in postings])
+        }
+        new = [(p, e) for p, e in prepared if p.key not in out]
+        if not new:
+            return out
+        currencies: dict[str, str] = {}
+        for p, entries in new:
+            for k in entries:
+                if currencies.setdefault(k, p.currency) != p.currency:
+                    raise LedgerError(f"{k}: postings in {currencies[k]} and {p.currency}")
+        for k in sorted(currencies):  # rare: an account's first posting
+            if not LedgerAccount.objects.filter(key=k).exists():
+                LedgerAccount.objects.get_or_create(
+                    key=k, defaults={"currency": currencies[k], "user_id": _account_user(k)}
+                )
+        # Lock in key order, as `post` does, so concurrent postings cannot deadlock.
+        accounts = {
+            a.key: a
+            for a in LedgerAccount.objects.select_for_update()
+            .filter(key__in=list(currencies))
+            .order_by("key")
+        }
+        for k, a in accounts.items():
+            if a.currency != currencies[k]:
+                raise LedgerError(f"{k} is in {a.currency}, not {currencies[k]}")
+        txns = LedgerTransaction.objects.bulk_create(
+            LedgerTransaction(key=p.key, kind=p.kind, memo=p.memo[:300], details=p.details or {})
+            for p, _ in new
+        )
+        deltas: dict[int, int] = defaultdict(int)
+        rows = []
+        for txn, (p, entries) in zip(txns, new, strict=True):
+            out[p.key] = txn
+            for k, v in entries.items():
+                account = accounts[k]
+                deltas[account.pk] += v
+                rows.append(
+                    LedgerEntry(
+                        transaction=txn, account=account, amount_minor=v, currency=p.currency
+                    )
+                )
+        LedgerEntry.objects.bulk_create(rows)
+        # Each cached balance moves by the sum of the entries just written to it (one
+        # statement; the rows are locked above).
+        changed = [pk for pk, d in deltas.items() if d != 0]
+        if changed:
+            written = (
+                LedgerEntry.objects.filter(
+                    account=OuterRef("pk"), transaction_id__in=[t.pk for t in txns]
+                )
+                .values("account")
+                .annotate(total=Sum("amount_minor"))
+                .values("total")
+            )
+            LedgerAccount.objects.filter(pk__in=changed).update(
+                balance_minor=F("balance_minor") + Subquery(written)
+            )
+        return out
 
 
 def balance(account_key: str) -> int:
