@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from marketplace import notifications, ratelimit
 from marketplace.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -100,6 +101,7 @@ def box_open(*, question_id: int) -> PrivateBox:
     return box
 
 
+@sensitive_variables("values", "cleaned", "value")
 def box_update(*, question_id: int, user: User, values: dict[str, str]) -> PrivateBox:
     """The viewer's side of the box: phone, Skype handle, email, other details."""
     ratelimit.hit(
@@ -144,6 +146,7 @@ def box_read_by_staff(*, question_id: int, staff: User, reason: str) -> PrivateB
 # --- Attachments -------------------------------------------------------------------
 
 
+@sensitive_variables("upload", "data", "head")
 def attachment_upload(*, question_id: int, user: User, upload: UploadedFile) -> PrivateAttachment:
     """The customer uploads what a review needs; checked by content and size; stored encrypted."""
     box, side = box_get_for_user(question_id=question_id, user=user)

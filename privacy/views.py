@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.errors import DomainError
@@ -25,6 +26,9 @@ def _flash(request: HttpRequest, exc: DomainError) -> None:
     messages.error(request, exc.message)
 
 
+# Error reports (the 500 email to the admins, the technical page) show the request's POST
+# and the frames' variables: the private values are replaced by stars there.
+@sensitive_post_parameters(*services.BOX_FIELDS)
 @login_required
 @require_POST
 def box_update(request: HttpRequest, question_id: int) -> HttpResponse:
@@ -41,6 +45,7 @@ def box_update(request: HttpRequest, question_id: int) -> HttpResponse:
     return redirect(f"/q/{question_id}/#private-box")
 
 
+@sensitive_variables("upload")
 @login_required
 @require_POST
 def attachment_upload(request: HttpRequest, question_id: int) -> HttpResponse:
@@ -59,6 +64,7 @@ def attachment_upload(request: HttpRequest, question_id: int) -> HttpResponse:
     return redirect(f"/q/{question_id}/#private-box")
 
 
+@sensitive_variables("data")
 @login_required
 @require_GET
 def attachment_view(request: HttpRequest, attachment_id: int) -> HttpResponse:
