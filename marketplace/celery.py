@@ -48,6 +48,8 @@ app.conf.beat_schedule = {
     "premium-expiry-sweep": {"task": "premium.expiry_sweep", "schedule": 5 * 60},
     # Offers left `accepting` (a lost answer, a closed tab) are charged again, idempotently.
     "premium-accepting-recovery": {"task": "premium.accepting_recovery", "schedule": 5 * 60},
+    # Calls whose people all vanished (no heartbeat) end at their last heartbeat.
+    "premium-call-sweep": {"task": "premium.call_sweep", "schedule": 60},
     # Email members a few days before their renewal, once per period.
     "payments-membership-reminders": {"task": "payments.membership_reminders", "schedule": 60 * 60},
     # Pay every expert's available balance (credits past the refund hold), one batch a run.

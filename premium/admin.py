@@ -108,3 +108,79 @@ class FulfilmentReportAdmin(admin.ModelAdmin):
             verified_at=timezone.now(), verified_by=request.user
         )
         self.message_user(request, f"Verified {count} report(s).", messages.SUCCESS)
+
+
+# --- Calls and screen shares (read-only logs, for quality and payment disputes) --------------
+
+from .call_models import CallEvent, CallParticipant, CallSession  # noqa: E402
+
+
+class CallParticipantInline(admin.TabularInline):
+    model = CallParticipant
+    extra = 0
+    can_delete = False
+    readonly_fields = ["user", "role", "joined_at", "joins", "left_at", "last_heartbeat_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CallEventInline(admin.TabularInline):
+    model = CallEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["created_at", "actor", "kind", "from_status", "to_status", "note"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CallSession)
+class CallSessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "offer",
+        "created_at",
+        "connected_at",
+        "ended_at",
+        "duration",
+        "end_reason",
+        "consented_at",
+    ]
+    list_filter = ["kind", "status", "end_reason"]
+    search_fields = ["offer__question__title", "offer__customer__email", "offer__expert__email"]
+    list_select_related = ["offer"]
+    date_hierarchy = "created_at"
+    inlines = [CallParticipantInline, CallEventInline]
+    readonly_fields = [
+        "offer",
+        "kind",
+        "status",
+        "created_at",
+        "connected_at",
+        "ended_at",
+        "duration",
+        "end_reason",
+        "ended_by",
+        "consented_at",
+        "customer_joined_at",
+        "expert_joined_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="Duration")
+    def duration(self, obj: CallSession) -> str:
+        from .calls import duration_text
+
+        return duration_text(obj.duration_seconds) if obj.ended_at else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -15,6 +15,9 @@ class PremiumConfig(AppConfig):
         from .panel import premium_panel
 
         panels.register("premium", premium_panel, order=10)
+        from .call_panel import call_panel
+
+        panels.register("calls", call_panel, order=12)  # in-browser calls, screen shares
 
         def paid(sender: Any, payment: Any, **_: Any) -> None:
             services.on_payment_succeeded(payment)

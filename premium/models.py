@@ -194,3 +194,6 @@ class FulfilmentReport(models.Model):
         return (
             f"report on offer-{self.offer_id}: {'delivered' if self.delivered else 'not delivered'}"
         )
+
+
+from .call_models import CallEvent, CallJoinToken, CallParticipant, CallSession, SignalMessage  # noqa: E402, F401  (calls: premium/call_models.py)

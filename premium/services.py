@@ -595,6 +595,9 @@ def offer_fulfil(
         raise InvalidInput(
             "If the service could not be delivered, say it cannot be completed: the customer is refunded."
         )
+    from .calls import fulfilment_check  # a call that never connected is not fulfilled
+
+    fulfilment_check(offer=offer)
     _transition(offer, OfferStatus.FULFILLED, actor=expert, note="report filed")
     return FulfilmentReport.objects.create(offer=offer, delivered=True, notes=notes.strip()[:2000])
 

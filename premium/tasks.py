@@ -18,3 +18,10 @@ def expiry_sweep() -> int:
 @shared_task(name="premium.accepting_recovery", acks_late=True, soft_time_limit=300, time_limit=360)
 def accepting_recovery() -> int:
     return services.accepting_recovery_sweep()
+
+
+@shared_task(name="premium.call_sweep", acks_late=True, soft_time_limit=120, time_limit=180)
+def call_sweep() -> int:
+    from . import calls
+
+    return calls.call_sweep()

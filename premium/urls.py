@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import call_views, views
 
 urlpatterns = [
     path("q/<int:question_id>/offers", views.offer_send, name="offer_send"),
@@ -20,4 +20,11 @@ urlpatterns = [
     ),
     path("offers/<int:offer_id>/refund", views.offer_refund, name="offer_refund"),
     path("premium/catalog/", views.catalog, name="premium_catalog"),
+    # In-browser calls and screen shares of an accepted offer (static/js/call.js).
+    path("offers/<int:offer_id>/call/token", call_views.call_token, name="call_token"),
+    path("offers/<int:offer_id>/call/join", call_views.call_join, name="call_join"),
+    path("offers/<int:offer_id>/call/signal", call_views.call_signal, name="call_signal"),
+    path("offers/<int:offer_id>/call/poll", call_views.call_poll, name="call_poll"),
+    path("offers/<int:offer_id>/call/event", call_views.call_event, name="call_event"),
+    path("offers/<int:offer_id>/call/hang-up", call_views.call_hang_up, name="call_hang_up"),
 ]
