@@ -141,6 +141,8 @@ _SPACES = {
     ord(c): " "
     for c in "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 }
+# Full-width forms ("＠", "０７７００") read as their ASCII letters: one character for one.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 
 
 class _Scan:
@@ -681,6 +683,18 @@ _ALPHA_TLD_RE = _rx(r"[a-z]{2,3}", re.I)
 _SPELLED_OUT_RE = _rx(r"dot|[\[\(\{<]", re.I)
 _OB_DOMAIN_RE = _rx(rf"{_OB_WORD}(?:{_OB_DOT}{_OB_WORD}){{0,3}}", re.I)
 _OB_LOCAL_END_RE = _rx(rf"(?<![\w.@'’]){_OB_WORD}(?:{_OB_DOT}{_OB_WORD}){{0,3}}\Z", re.I)
+# "k e v i n @ g m a i l . c o m": one character at a time.
+_SPACED_EMAIL_RE = _rx(
+    r"(?<![\w@])(?:[A-Za-z0-9._-][ \t]){2,64}@(?:[ \t][A-Za-z0-9-]){2,64}"
+    r"(?:[ \t]\.(?:[ \t][A-Za-z]){2,6})+(?![\w@])"
+)
+# "my gmail is jane.doe88": a free-mail user name with the provider said instead of written.
+_WEBMAIL_NAME_RE = _rx(
+    r"\b(?:my|our)\s+(?:gmail|googlemail|hotmail|yahoo|ymail|outlook|icloud|aol|protonmail|gmx)"
+    r"(?:\s+(?:address|account|id|username|user\s+name))?\s*(?:is|:|=|-)\s*"
+    r"(?P<local>[A-Za-z0-9][A-Za-z0-9._-]{0,62}[A-Za-z0-9])(?![\w@-]|\.\w)",
+    re.I,
+)
 _EMAIL_WORD_RE = _rx(
     r"\b(?:e-?mail|emails|mail|inbox|address|write\s+(?:to\s+)?me|contact|reach)\b", re.I
 )
@@ -768,6 +782,21 @@ def _find_emails(sc: _Scan) -> Iterator[Finding]:
             continue  # pi@raspberrypi.local: a machine on a home network
         if not _email_is_public(sc, m.start(), m.end(), m.group().split("@", 1)[0]):
             yield Finding("email", m.start(), m.end(), m.group())
+    for m in _search(
+        _SPACED_EMAIL_RE, text, _windows(((i, i + 1) for i in ats), 140, 160, len(text))
+    ):
+        yield Finding("email", m.start(), m.end(), m.group())
+    for m in _search(_WEBMAIL_NAME_RE, text, _windows(sc.spans(_WEBMAIL), 12, 100, len(text))):
+        local = m.group("local")
+        start = m.end() - len(local)
+        # A user name has a dot, an underscore or a digit, and a letter ("my outlook is
+        # 2.5% better" is not one).
+        if (
+            re.search(r"[._\d]", local)
+            and re.search(r"[A-Za-z]", local)
+            and not _VERSION_RE.fullmatch(local)
+        ):
+            yield Finding("email", start, m.end(), local)
     triggers = sorted(set(ats) | {s for s, _ in sc.words.get("at", ())})
     for pos in triggers:
         finding = _obfuscated_email_at(sc, pos)
@@ -1117,6 +1146,12 @@ _MEETING_HOSTS = (
     "8x8.vc",
     "around.co",
     "doxy.me",
+    "cal.com/",
+    "savvycal.",
+    "tidycal.",
+    "zcal.co",
+    "meetings.hubspot.",
+    "youcanbook.me",
 )
 _MEETING_RE = _rx(
     r"(?<![\w@.-])(?:https?://)?(?:www\.)?(?:"
@@ -1137,11 +1172,19 @@ _MEETING_RE = _rx(
     rf"|(?:[\w-]+\.)?bluejeans\.com/\d+{_URL_REST}|chime\.aws/\d+"
     rf"|facetime\.apple\.com/join{_URL_REST}"
     rf"|meet\.zoho\.\w+/{_URL_REST}|call\.whatsapp\.com/\w+/\w+"
+    r"|(?:cal\.com|savvycal\.com|tidycal\.com|zcal\.co|meetings\.hubspot\.com)/"
+    r"(?!(?:pricing|about|blog|login|signup|sign-up|help|docs|features|enterprise|careers|"
+    rf"legal|privacy|terms|security|integrations|solutions)\b)[\w-]{{2,}}{_URL_REST}"
+    r"|[\w-]+\.youcanbook\.me\b"
     r"|(?:[\w-]+\.)?(?:zoom|webex|whereby|around|jitsi|8x8)\.(?:us|com|vc|co)/"
     r"(?:j|join|meet|room)/[\w-]+"
     r")",
     re.I,
 )
+# A Google Meet code on its own ("google meet kpr-vwxt-qmd", "meet code: kpr-vwxt-qmd"),
+# after the word Google or code ("the non-stop-bar" is not one).
+_MEET_CODE_WORDS = _words("google hangout hangouts code")
+_MEET_CODE_RE = _rx(r"(?<![\w-])[a-z]{3}-[a-z]{4}-[a-z]{3}(?![\w-])")
 _MEETING_ID_WORDS = _words("zoom webex teams meeting conference gotomeeting bluejeans")
 _MEETING_ID_RE = _rx(
     r"\b(?:zoom|webex|teams|meeting|conference|gotomeeting|bluejeans)\s+(?:meeting\s+|call\s+)?"
@@ -1163,6 +1206,8 @@ def _find_meeting_links(sc: _Scan) -> Iterator[Finding]:
         yield _url_finding("meeting_link", text, m.start(), m.end())
     words = sc.spans(_MEETING_ID_WORDS)
     for m in _search(_MEETING_ID_RE, text, _windows(words, 0, 60, len(text))):
+        yield Finding("meeting_link", m.start(), m.end(), m.group())
+    for m in _search(_MEET_CODE_RE, text, _windows(sc.spans(_MEET_CODE_WORDS), 0, 40, len(text))):
         yield Finding("meeting_link", m.start(), m.end(), m.group())
 
 
@@ -1416,8 +1461,9 @@ def find_contact_details(text: str) -> list[Finding]:
     """Every span of `text` that looks like a personal contact detail, in text order."""
     if not text:
         return []
-    # Unicode spaces become plain ones (one character for one: the offsets stay right).
-    sc = _Scan(text.translate(_SPACES))
+    # Unicode spaces become plain ones and full-width forms ASCII (one character for one:
+    # the offsets stay right).
+    sc = _Scan(text.translate(_SPACES).translate(_FULLWIDTH))
     findings: list[Finding] = []
     findings.extend(_find_emails(sc))
     findings.extend(_find_meeting_links(sc))

@@ -208,6 +208,7 @@
     "arpa corp example home internal invalid lan local localdomain localhost test"
   ));
   var MEETING_ID_WORDS = (WORDS.MEETING_ID_WORDS = w("bluejeans conference gotomeeting meeting teams webex zoom"));
+  var MEET_CODE_WORDS = (WORDS.MEET_CODE_WORDS = w("code google hangout hangouts"));
   var NANP_TOLLFREE = (WORDS.NANP_TOLLFREE = w("800 822 833 844 855 866 877 888"));
   var NUMBER_CONTEXT_STOP = (WORDS.NUMBER_CONTEXT_STOP = w(
     "appendix art article bus ch chapter class clause episode exit fig figure form grade " +
@@ -318,6 +319,9 @@
   var WORD_SCAN = /[\p{L}][\p{L}\p{N}_'’]*/gu;
   var WHITESPACE_RE = new Rx("WHITESPACE_RE", "\\s");
   var SPACES = /[\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/g;
+  // Full-width forms ("＠", "０７７００") read as their ASCII letters, one for one.
+  var FULLWIDTH = /[\uff01-\uff5e]/g;
+  function halfwidth(c) { return String.fromCharCode(c.charCodeAt(0) - 0xfee0); }
   var BOUNDARY_RE = new Rx(
     "BOUNDARY_RE", "[!?;\\n\\r]|\\.(?:(?<=\\d\\.)|(?<=[A-Za-z]{4}\\.)|(?=\\s+[A-Z]))\\s+");
   var TOKEN_RE = new Rx("TOKEN_RE", "#|[A-Za-z0-9][A-Za-z0-9'’&/+-]*(?:\\.[A-Za-z0-9]+)*");
@@ -747,6 +751,20 @@
   var OB_DOMAIN_RE = new Rx("OB_DOMAIN_RE", OB_WORD + "(?:" + OB_DOT + OB_WORD + "){0,3}", "i");
   var OB_LOCAL_END_RE = new Rx(
     "OB_LOCAL_END_RE", "(?<![\\w.@'’])" + OB_WORD + "(?:" + OB_DOT + OB_WORD + "){0,3}$", "i");
+  // "k e v i n @ g m a i l . c o m": one character at a time.
+  var SPACED_EMAIL_RE = new Rx(
+    "SPACED_EMAIL_RE",
+    "(?<![\\w@])(?:[A-Za-z0-9._-][ \\t]){2,64}@(?:[ \\t][A-Za-z0-9-]){2,64}" +
+      "(?:[ \\t]\\.(?:[ \\t][A-Za-z]){2,6})+(?![\\w@])"
+  );
+  // "my gmail is jane.doe88": a free-mail user name with the provider said instead of written.
+  var WEBMAIL_NAME_RE = new Rx(
+    "WEBMAIL_NAME_RE",
+    "\\b(?:my|our)\\s+(?:gmail|googlemail|hotmail|yahoo|ymail|outlook|icloud|aol|protonmail|gmx)" +
+      "(?:\\s+(?:address|account|id|username|user\\s+name))?\\s*(?:is|:|=|-)\\s*" +
+      "(?<local>[A-Za-z0-9][A-Za-z0-9._-]{0,62}[A-Za-z0-9])(?![\\w@-]|\\.\\w)",
+    "i"
+  );
   var EMAIL_WORD_RE = new Rx(
     "EMAIL_WORD_RE",
     "\\b(?:e-?mail|emails|mail|inbox|address|write\\s+(?:to\\s+)?me|contact|reach)\\b",
@@ -785,6 +803,20 @@
         out.push(finding("email", m.start, m.end, text));
       }
     });
+    var wide = ats.map(function (i) { return [i, i + 1]; });
+    search(SPACED_EMAIL_RE, text, windows(wide, 140, 160, text.length)).forEach(function (m) {
+      out.push(finding("email", m.start, m.end, text));
+    });
+    search(WEBMAIL_NAME_RE, text, windows(sc.spans(WEBMAIL), 12, 100, text.length)).forEach(
+      function (m) {
+        var local = m.groups.local;
+        // A user name has a dot, an underscore or a digit, and a letter ("my outlook is
+        // 2.5% better" is not one).
+        if (/[._\d]/.test(local) && /[A-Za-z]/.test(local) && !fullmatch(VERSION_RE, local)) {
+          out.push(finding("email", m.end - local.length, m.end, text));
+        }
+      }
+    );
     var triggerSet = new Set(ats);
     (sc.words.get("at") || []).forEach(function (s) { triggerSet.add(s[0]); });
     Array.from(triggerSet).sort(function (a, b) { return a - b; }).forEach(function (pos) {
@@ -1062,7 +1094,8 @@
     "zoom.", "meet.google.", "g.co/meet", "teams.microsoft.", "teams.live.", "whereby.",
     "webex.", "meet.jit.si", "jitsi.", "gotomeeting.", "gotomeet.me", "meet.goto.",
     "join.skype.", "calendly.", "bluejeans.", "chime.aws", "facetime.apple.", "meet.zoho.",
-    "call.whatsapp.", "8x8.vc", "around.co", "doxy.me",
+    "call.whatsapp.", "8x8.vc", "around.co", "doxy.me", "cal.com/", "savvycal.", "tidycal.",
+    "zcal.co", "meetings.hubspot.", "youcanbook.me",
   ];
   var MEETING_RE = new Rx(
     "MEETING_RE",
@@ -1084,6 +1117,10 @@
       "|(?:[\\w-]+\\.)?bluejeans\\.com/\\d+" + URL_REST + "|chime\\.aws/\\d+" +
       "|facetime\\.apple\\.com/join" + URL_REST +
       "|meet\\.zoho\\.\\w+/" + URL_REST + "|call\\.whatsapp\\.com/\\w+/\\w+" +
+      "|(?:cal\\.com|savvycal\\.com|tidycal\\.com|zcal\\.co|meetings\\.hubspot\\.com)/" +
+      "(?!(?:pricing|about|blog|login|signup|sign-up|help|docs|features|enterprise|careers|" +
+      "legal|privacy|terms|security|integrations|solutions)\\b)[\\w-]{2,}" + URL_REST +
+      "|[\\w-]+\\.youcanbook\\.me\\b" +
       "|(?:[\\w-]+\\.)?(?:zoom|webex|whereby|around|jitsi|8x8)\\.(?:us|com|vc|co)/" +
       "(?:j|join|meet|room)/[\\w-]+" +
       ")",
@@ -1095,6 +1132,10 @@
       "(?:id|number|no\\.?|code|#)\\s*(?:is\\s*)?[:#]?\\s*\\d{3}[\\s-]?\\d{3,4}[\\s-]?\\d{3,5}\\b",
     "i"
   );
+
+  // A Google Meet code on its own ("google meet kpr-vwxt-qmd", "meet code: kpr-vwxt-qmd"),
+  // after the word Google or code ("the non-stop-bar" is not one).
+  var MEET_CODE_RE = new Rx("MEET_CODE_RE", "(?<![\\w-])[a-z]{3}-[a-z]{4}-[a-z]{3}(?![\\w-])");
 
   function urlFinding(kind, text, start, end) {
     while (end > start && ".,;:!?)]}'\"".indexOf(text[end - 1]) >= 0) end--;
@@ -1111,6 +1152,10 @@
     });
     var words = sc.spans(MEETING_ID_WORDS);
     search(MEETING_ID_RE, text, windows(words, 0, 60, text.length)).forEach(function (m) {
+      out.push(finding("meeting_link", m.start, m.end, text));
+    });
+    var codeWords = sc.spans(MEET_CODE_WORDS);
+    search(MEET_CODE_RE, text, windows(codeWords, 0, 40, text.length)).forEach(function (m) {
       out.push(finding("meeting_link", m.start, m.end, text));
     });
     return out;
@@ -1313,8 +1358,9 @@
   function findContactDetails(text) {
     if (!text) return [];
     text = String(text);
-    // Unicode spaces become plain ones (one character for one: the offsets stay right).
-    var sc = new Scan(text.replace(SPACES, " "));
+    // Unicode spaces become plain ones and full-width forms ASCII (one character for one:
+    // the offsets stay right).
+    var sc = new Scan(text.replace(SPACES, " ").replace(FULLWIDTH, halfwidth));
     var findings = [].concat(
       findEmails(sc), findMeetingLinks(sc), findHandles(sc), findPhones(sc),
       findSpelledPhones(sc), findAddresses(sc)
