@@ -16,8 +16,9 @@ from typing import Any, cast
 import pytest
 import time_machine
 from django.contrib.auth.models import Group
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -224,6 +225,39 @@ def test_balance_takes_three_queries(expert: User, run, django_assert_num_querie
         payouts.payout_balance_get(user=expert)
 
 
+def _entry_rows_read(plan: Any) -> int:
+    """Rows that the plan's scans of ledger entries returned, over all their loops."""
+    rows = 0
+    if plan.get("Relation Name") == "payments_ledgerentry":
+        rows += plan["Actual Rows"] * plan["Actual Loops"]
+    for child in plan.get("Plans", []):
+        rows += _entry_rows_read(child)
+    return rows
+
+
+def test_the_balance_reads_only_the_entries_after_the_cursor(expert: User, run):
+    """An expert with a long history: after the job moved the cursor, the balance reads
+    the entries still in the hold window, not the whole history."""
+    connect(expert)
+    for i in range(30):
+        credit(expert, 100, days_ago=200 - i)
+    credit(expert, 900, days_ago=2)
+    run()
+    cursor_row = PayoutMaturity.objects.get(account__key=ledger.expert_payable(expert.pk))
+    young = LedgerTransaction.objects.order_by("-id").filter(kind="credit").first()
+    assert young is not None
+    assert cursor_row.through_transaction_id == young.pk - 1  # up to the pending credit
+
+    with CaptureQueriesContext(connection) as queries:
+        balance = payouts.payout_balance_get(user=expert)
+    assert (balance.owed_minor, balance.pending_minor) == (900, 900)
+    pending_sql = queries.captured_queries[-1]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {pending_sql}")
+        [[plan]] = cursor.fetchone()
+    assert _entry_rows_read(plan["Plan"]) <= 1
+
+
 # --- the job ----------------------------------------------------------------------------
 
 
@@ -398,6 +432,7 @@ def test_two_runs_at_the_same_time_pay_each_line_once():
     assert sum(sum(transfers_to(a)) for a in accounts.values()) == eligible
     assert PayoutLine.objects.exclude(status="paid").count() == 0
     assert not PayoutBatch.objects.exclude(status=PayoutBatch.Status.DONE).exists()
+    assert ledger.check() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -444,6 +479,78 @@ def test_many_workers_paying_the_same_lines_send_each_once(monkeypatch):
     assert sorted(sent) == sorted(f"payout-line-{pk}" for pk in line_ids)
     assert [transfers_to(a) for a in accounts] == [[2500]] * 8
     assert LedgerTransaction.objects.filter(kind="payout").count() == 8
+    assert ledger.check() == []
+
+
+def test_the_job_walks_accounts_and_lines_a_few_at_a_time_paying_everyone_once(
+    category, run, monkeypatch
+):
+    """Small chunks everywhere (accounts per transaction, lines per task, lines per
+    recording): every expert is reached by the keyset walk and paid exactly once."""
+    monkeypatch.setattr(payouts, "CREATE_CHUNK", 2)
+    monkeypatch.setattr(payouts, "PAY_CHUNK", 3)
+    monkeypatch.setattr(payouts, "RECORD_CHUNK", 2)
+    experts = [make_expert(category) for _ in range(7)]
+    accounts = [connect(e) for e in experts]
+    for i, e in enumerate(experts):
+        credit(e, 2000 + i)
+
+    batch = run()
+
+    assert [transfers_to(a) for a in accounts] == [[2000 + i] for i in range(7)]
+    assert sorted(batch.lines.values_list("status", flat=True)) == ["paid"] * 7
+    for line in batch.lines.all():
+        assert line.ledger_transaction is not None
+        assert line.ledger_transaction.key == f"payout-line-{line.pk}"
+        assert line.ledger_transaction.details["transfer"] == line.transfer_id
+    assert all(ledger.expert_balance(e) == 0 for e in experts)
+    assert ledger.check() == []
+    assert batch.status == PayoutBatch.Status.DONE
+    assert run().lines.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_line_another_worker_holds_is_skipped_not_waited_for():
+    """A worker meets a line whose row another worker has locked (claiming or recording
+    it): it pays the others at once and leaves that one to its holder."""
+    assert connection.vendor == "postgresql"
+    category = make_category()
+    experts = [make_expert(category) for _ in range(3)]
+    accounts = [connect(e) for e in experts]
+    for e in experts:
+        credit(e, 2500)
+    batch = payouts.payout_run(run_key="collect", dispatch=lambda ids: None)
+    line_ids = sorted(batch.lines.values_list("pk", flat=True))
+    held = threading.Event()
+    done = threading.Event()
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                PayoutLine.objects.select_for_update().get(pk=line_ids[1])
+                held.set()
+                done.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with connection.cursor() as cursor:  # waiting for the row would fail, not hang
+            cursor.execute("SET lock_timeout = '3s'")
+        counts = payouts.payout_lines_pay(line_ids=line_ids)
+    finally:
+        done.set()
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert counts == {"paid": 2, "pending": 1}
+    assert [transfers_to(a) for a in accounts] == [[2500], [], [2500]]
+    assert payouts.payout_lines_pay(line_ids=line_ids) == {"paid": 3}
+    assert [transfers_to(a) for a in accounts] == [[2500]] * 3
+    assert ledger.check() == []
 
 
 # --- failures ---------------------------------------------------------------------------
@@ -558,6 +665,54 @@ def test_a_stale_claim_is_taken_over_and_paid_once(expert: User, run, monkeypatc
     line.refresh_from_db()
     assert (line.status, line.attempts) == ("paid", 2)
     assert transfers_to(account) == [3000]
+    batch.refresh_from_db()
+    assert batch.status == PayoutBatch.Status.DONE
+
+
+def test_a_worker_stopped_mid_chunk_keeps_what_it_sent_and_the_rest_is_paid_once(
+    category, run, monkeypatch
+):
+    """The worker stops at the third transfer, after it went out (a time limit, a bug):
+    the two before it are recorded at once; the third is found by its key after the claim
+    goes stale, and the last two are sent then. Nobody is paid twice."""
+    monkeypatch.setattr(payouts, "PAY_CHUNK", 2)  # the lines left are re-sent in chunks
+    experts = [make_expert(category) for _ in range(5)]
+    accounts = [connect(e) for e in experts]
+    for e in experts:
+        credit(e, 3000)
+    real = LocalGateway.transfer_create
+    sent: list[str] = []
+
+    def stops_at_the_third(self: LocalGateway, **kwargs: Any) -> Any:
+        sent.append(kwargs["idempotency_key"])
+        result = real(self, **kwargs)
+        if len(sent) == 3:
+            raise RuntimeError("worker stopped")
+        return result
+
+    monkeypatch.setattr(LocalGateway, "transfer_create", stops_at_the_third)
+    batch = payouts.payout_run(run_key="stopped", dispatch=lambda ids: None)
+    line_ids = sorted(batch.lines.values_list("pk", flat=True))
+    with pytest.raises(RuntimeError):
+        payouts.payout_lines_pay(line_ids=line_ids)
+    monkeypatch.setattr(LocalGateway, "transfer_create", real)
+
+    statuses = dict(PayoutLine.objects.values_list("pk", "status"))
+    assert [statuses[pk] for pk in line_ids] == ["paid", "paid"] + ["processing"] * 3
+    assert [len(transfers_to(a)) for a in accounts] == [1, 1, 1, 0, 0]
+    assert ledger.check() == []
+
+    run()  # the claims are fresh: nobody takes them over yet
+    assert PayoutLine.objects.filter(status="processing").count() == 3
+
+    with time_machine.travel(timezone.now() + payouts.STALE_CLAIM + timedelta(minutes=1)):
+        run()
+
+    assert sorted(PayoutLine.objects.values_list("status", flat=True)) == ["paid"] * 5
+    assert [transfers_to(a) for a in accounts] == [[3000]] * 5
+    assert all(ledger.expert_balance(e) == 0 for e in experts)
+    assert LedgerTransaction.objects.filter(kind="payout").count() == 5
+    assert ledger.check() == []
     batch.refresh_from_db()
     assert batch.status == PayoutBatch.Status.DONE
 
