@@ -348,7 +348,8 @@ class Poll:
 
 def signal_poll(*, offer_id: int, user: User, after: int, now: datetime | None = None) -> Poll:
     """The other side's messages numbered after `after`, in order; a heartbeat. On a session
-    that just ended, the user learns it (status `ended`) instead of a 404."""
+    that just ended, the user learns it (status `ended`, and the other side's bye) instead
+    of a 404."""
     now = now or timezone.now()
     participant = (
         CallParticipant.objects.select_related("session")
@@ -359,9 +360,8 @@ def signal_poll(*, offer_id: int, user: User, after: int, now: datetime | None =
     if participant is None:
         raise NotFound("You are not on a call here. Join it from the page.")
     session = participant.session
-    if session.status == CallStatus.ENDED:
-        return Poll(session, [])
-    _heartbeat(participant, now)
+    if session.status != CallStatus.ENDED:
+        _heartbeat(participant, now)
     messages = list(
         SignalMessage.objects.filter(session=session, seq__gt=max(0, after))
         .exclude(sender=user)
@@ -422,7 +422,12 @@ def call_hang_up(
         )
         # The other browser learns it from its poll (status ended) or from this bye.
         SignalMessage.objects.create(
-            session=session, sender=user, seq=top + 1, kind=SignalKind.BYE, created_at=now
+            session=session,
+            sender=user,
+            seq=top + 1,
+            kind=SignalKind.BYE,
+            payload={"reason": reason},
+            created_at=now,
         )
         _transition(
             session,

@@ -302,6 +302,7 @@ def question_pick_up(*, question_id: int, expert: User) -> Question:
         url=question_url(question.pk),
         place=presence.question_place(question.pk),
     )
+    signals.question_picked_up.send(sender=Question, question=question, expert=expert)
     return question
 
 

@@ -22,7 +22,7 @@ from payments import services as payment_services
 from payments.models import PaymentStatus
 from payments.services import PaymentFailed
 
-from . import panels, selectors, services
+from . import intake, panels, selectors, services
 from .forms import AskForm, MessageForm, RateForm
 from .models import Message, QuestionStatus
 
@@ -64,8 +64,11 @@ def ask(request: HttpRequest) -> HttpResponse:
         request.POST or None, member=member, covered=covered, initial=request.GET or None
     )
     if request.method == "POST" and form.is_valid():
+        # The customer's first message to the intake bot: the bot asks the category's
+        # questions (and chat or phone, in the phone-first rollout), or, with nothing to
+        # ask, the draft is charged and posted at once as before.
         try:
-            draft = services.question_create_draft(
+            session, draft = intake.ask_start(
                 customer=user,
                 category=form.cleaned_data["category"],
                 title=form.cleaned_data["title"],
@@ -75,6 +78,8 @@ def ask(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
+            if draft is None:
+                return redirect("intake", session.pk)
             return _pay_and_post(request, draft.pk)
     status = 400 if request.method == "POST" else 200
     context = {

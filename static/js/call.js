@@ -62,7 +62,9 @@
       '<button type="button" class="button secondary" id="call-hang-up">Hang up</button>';
     var box = document.getElementById("panel-calls") || document.getElementById("calls");
     box.parentNode.insertBefore(el, box.nextSibling);
-    el.querySelector("#call-hang-up").addEventListener("click", function () { hangUp("hung_up"); });
+    el.querySelector("#call-hang-up").addEventListener("click", function () {
+      hangUp(call && call.kind === "screen_share" && call.role === "customer" ? "stopped_sharing" : "hung_up");
+    });
     return el;
   }
 
@@ -143,7 +145,7 @@
       call.pendingIce.push(p.c); // before the remote description: keep it for later
       return null;
     }
-    if (m.kind === "bye") return finish("The other side hung up.");
+    if (m.kind === "bye") return finish(p.reason === "stopped_sharing" ? "The customer stopped sharing their screen." : "The other side hung up.");
     return null;
   }
 
@@ -242,6 +244,9 @@
     say("Starting…", "new");
     var hangUpButton = document.getElementById("call-hang-up");
     hangUpButton.textContent = d.kind === "screen_share" && d.role === "customer" ? "Stop sharing" : "Hang up";
+    hangUpButton.hidden = false;
+    // Focus leaves the panel, so the page's poll may refresh it (it keeps a focused panel).
+    hangUpButton.focus();
     var panel = document.getElementById("calls");
     call.iceServers = JSON.parse((panel && panel.dataset.iceServers) || "[]");
     // Media first: a refused microphone or screen should not leave a half-joined session.

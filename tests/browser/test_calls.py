@@ -1,0 +1,215 @@
+"""In-browser calls and a screen share in headless Chromium: two people, two contexts.
+
+Chromium gets fake media devices and loopback candidates (FACTS.md, "In-browser calls"),
+so it runs its own browser here, with those flags on top of the shared ones; the page is
+served from 127.0.0.1 (a secure context). The offers are accepted through the services;
+everything after that goes through the question page: both join, the peer connection
+reaches `connected`, one hangs up, and both pages and the log show the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect
+
+from marketplace import demo
+from marketplace.models import User
+from premium import services as premium_services
+from premium.call_models import CallSession
+from premium.models import Offer, ServiceKind
+from questions import services as question_services
+from tests.browser.conftest import CARD_OK, CHROMIUM, CHROMIUM_ARGS, cars, log_in, seed_expert
+from tests.factories import make_question, save_card
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods"),
+]
+
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+CONNECTED = (
+    "() => !!(window.expertlineCall && window.expertlineCall.pc"
+    " && window.expertlineCall.pc.connectionState === 'connected')"
+)
+LIVE = 8_000  # ms
+
+
+@pytest.fixture(scope="module")
+def media_browser(
+    playwright: Playwright, browser_type_launch_args: dict[str, Any]
+) -> Iterator[Browser]:
+    """A Chromium of its own with fake camera, microphone and screen; the shared one is
+    left as it is."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *MEDIA_ARGS]
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def media_context(media_browser: Browser, browser_context_args: dict[str, Any]) -> Iterator[Any]:
+    contexts = []
+
+    def new_context(**kwargs: Any) -> Any:
+        context = media_browser.new_context(**{**browser_context_args, **kwargs})
+        contexts.append(context)
+        return context
+
+    yield new_context
+    for context in contexts:
+        context.close()
+
+
+def accepted_call(kind: str) -> tuple[User, User, Offer]:
+    category = cars()
+    expert = seed_expert(category)
+    customer = demo.customer_ensure("casey@example.com", name="Casey Driver")
+    save_card(customer, CARD_OK.replace(" ", ""))
+    question = make_question(customer=customer, category=category, title="Rattle in the dashboard")
+    question_services.question_pick_up(question_id=question.pk, expert=expert)
+    offer = premium_services.auto_offer_create(
+        question_id=question.pk,
+        service_name="Video call with the mechanic"
+        if kind == ServiceKind.VIDEO_CALL
+        else "Remote assistance",
+        description="In the browser",
+        price_minor=4900,
+        kind=kind,
+    )
+    offer, _ = premium_services.offer_accept(offer_id=offer.pk, customer=customer)
+    assert offer.status == "accepted"
+    return customer, expert, offer
+
+
+def inbound_packets(page: Page, kind: str) -> int:
+    return int(
+        page.evaluate(
+            """async (kind) => {
+              const stats = await window.expertlineCall.pc.getStats();
+              let n = 0;
+              stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === kind) n += s.packetsReceived; });
+              return n;
+            }""",
+            kind,
+        )
+    )
+
+
+def test_customer_and_expert_talk_in_a_video_call(
+    media_context: Any, live_server: Any, settings: Any
+) -> None:
+    settings.EXPERTLINE_POLL_INTERVAL_MS = 500
+    base = live_server.url
+    assert base.startswith("http://127.0.0.1") or base.startswith("http://localhost")
+    customer, expert, offer = accepted_call(ServiceKind.VIDEO_CALL)
+    url = f"{base}/q/{offer.question_id}/"
+    card = f"#call-offer-{offer.pk}"
+
+    cpage = log_in(media_context, base, customer.email, demo.DEMO_PASSWORD)
+    cpage.goto(url)
+    epage = log_in(media_context, base, expert.email, demo.DEMO_PASSWORD)
+    epage.goto(url)
+    expect(cpage.locator(card)).to_contain_text("Video call")
+    assert cpage.locator(card).get_attribute("data-role") == "customer"
+
+    cpage.locator(f"{card} [data-call-action=join]").click()
+    expect(cpage.locator("#call-state")).to_have_text("Waiting for the other side to join…")
+    epage.locator(f"{card} [data-call-action=join]").click()
+
+    for page in (cpage, epage):
+        page.wait_for_function(CONNECTED, timeout=15_000)
+        expect(page.locator("#call-state")).to_have_attribute("data-state", "connected")
+    # Media flows both ways, video included (a video call).
+    cpage.wait_for_function(
+        "() => document.getElementById('call-remote').videoWidth > 0", timeout=LIVE
+    )
+    epage.wait_for_function(
+        "() => document.getElementById('call-remote').videoWidth > 0", timeout=LIVE
+    )
+    assert inbound_packets(cpage, "audio") > 0 and inbound_packets(epage, "audio") > 0
+    session = CallSession.objects.get(offer=offer)
+    assert session.status == "connected" and session.connected_at is not None
+
+    epage.wait_for_timeout(1500)  # talk for a moment: a real call lasts real seconds
+    epage.locator("#call-hang-up").click()
+    expect(epage.locator("#call-state")).to_have_text("You hung up.")
+    expect(cpage.locator("#call-state")).to_have_text("The other side hung up.", timeout=LIVE)
+    assert cpage.evaluate("window.expertlineCall.pc.connectionState") == "closed"
+
+    session.refresh_from_db()
+    assert session.status == "ended" and session.end_reason == "hung_up"
+    assert session.ended_by == expert
+    assert set(session.participants.values_list("role", flat=True)) == {"customer", "expert"}
+    assert session.duration_seconds is not None and 1 <= session.duration_seconds <= 60
+
+    # Both pages show the log on their own (the question's poll refreshes the panel).
+    for page in (cpage, epage):
+        summary = page.locator(f"#call-summary-{offer.pk}")
+        expect(summary.locator(".call-status")).to_have_text("Ended: hung up", timeout=LIVE)
+        expect(summary.locator(".call-joined")).to_contain_text("Casey Driver at")
+        expect(summary.locator(".call-joined")).to_contain_text(f"{expert.name} at")
+        expect(summary.locator(".call-duration")).to_have_text(f"{session.duration_seconds} s")
+
+
+def test_customer_shares_their_screen_after_consenting(
+    media_context: Any, live_server: Any, settings: Any
+) -> None:
+    settings.EXPERTLINE_POLL_INTERVAL_MS = 500
+    base = live_server.url
+    customer, expert, offer = accepted_call(ServiceKind.REMOTE_ASSISTANCE)
+    url = f"{base}/q/{offer.question_id}/"
+    card = f"#call-offer-{offer.pk}"
+
+    epage = log_in(media_context, base, expert.email, demo.DEMO_PASSWORD)
+    epage.goto(url)
+    epage.locator(f"{card} [data-call-action=join]").click()
+    expect(epage.locator("#call-state")).to_have_text("Waiting for the other side to join…")
+
+    cpage = log_in(media_context, base, customer.email, demo.DEMO_PASSWORD)
+    cpage.goto(url)
+    share = cpage.locator(f"{card} [data-call-action=join]")
+    expect(share).to_have_text("Share my screen")
+    share.click()  # without consent: nothing is shared, the customer is told why
+    expect(cpage.locator(f"{card} .call-error")).to_have_text(
+        "Tick the box to agree to share your screen first."
+    )
+    assert not CallSession.objects.filter(offer=offer, consented_at__isnull=False).exists()
+    cpage.locator(f"{card} .call-consent-box").check()
+    share.click()
+
+    for page in (cpage, epage):
+        page.wait_for_function(CONNECTED, timeout=15_000)
+    # The expert sees the screen (a fake capture), and hears the customer.
+    epage.wait_for_function(
+        "() => document.getElementById('call-remote').videoWidth > 0", timeout=LIVE
+    )
+    assert inbound_packets(epage, "video") > 0 and inbound_packets(epage, "audio") > 0
+    assert inbound_packets(cpage, "video") == 0  # view only: nothing comes back but voice
+
+    stop = cpage.locator("#call-hang-up")
+    expect(stop).to_have_text("Stop sharing")
+    stop.click()
+    expect(cpage.locator("#call-state")).to_have_text("You stopped sharing your screen.")
+    expect(epage.locator("#call-state")).to_have_text(
+        "The customer stopped sharing their screen.", timeout=LIVE
+    )
+
+    session = CallSession.objects.get(offer=offer)
+    assert session.kind == "screen_share" and session.consented_at is not None
+    assert session.end_reason == "stopped_sharing" and session.connected_at is not None
+    kinds = list(session.events.values_list("kind", flat=True))
+    assert "consent" in kinds and "share_started" in kinds
+    assert set(session.participants.values_list("role", flat=True)) == {"customer", "expert"}
+    summary = epage.locator(f"#call-summary-{offer.pk}")
+    expect(summary.locator(".call-consent")).to_contain_text(
+        "Casey Driver agreed to share their screen", timeout=LIVE
+    )
+    expect(summary.locator(".call-status")).to_have_text("Ended: screen sharing stopped")
