@@ -38,3 +38,24 @@ class PremiumConfig(AppConfig):
             refunded, weak=False, dispatch_uid="offer-refunded"
         )
         question_signals.message_posted.connect(message, weak=False, dispatch_uid="offer-due")
+
+        # The phone-first flow (issue 7): book and pay phone-call requests as auto offers.
+        from questions import intake, rollout_report
+
+        from . import phone
+
+        intake.register_phone_booker(phone.phone_request_book)
+        rollout_report.register_offer_references(phone.offer_references)
+
+        def phone_paid(sender: Any, payment: Any, **_: Any) -> None:
+            phone.on_payment_succeeded(payment)
+
+        def picked_up(sender: Any, question: Any, expert: Any, **_: Any) -> None:
+            phone.on_picked_up(question=question, expert=expert)
+
+        payment_signals.payment_succeeded.connect(
+            phone_paid, weak=False, dispatch_uid="phone-request-paid"
+        )
+        question_signals.question_picked_up.connect(
+            picked_up, weak=False, dispatch_uid="phone-request-picked-up"
+        )

@@ -9,7 +9,11 @@ class QuestionsConfig(AppConfig):
     def ready(self) -> None:
         from payments import signals as payment_signals
 
-        from . import services
+        from . import intake, panels, services
+
+        # The bot conversation shows on the question page to the customer, staff and the
+        # expert who accepted (issue 7).
+        panels.register("bot_conversation", intake.bot_conversation_panel, order=5)
 
         def paid(sender: Any, payment: Any, **_: Any) -> None:
             services.question_payment_complete(payment=payment)

@@ -8,3 +8,5 @@ question_posted = Signal()
 message_posted = Signal()
 # question=Question, automatic=bool
 question_rated = Signal()
+# question=Question, expert=User (locked, inside the pick-up transaction)
+question_picked_up = Signal()

@@ -1,9 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import intake_views, views
 
 urlpatterns = [
     path("ask/", views.ask, name="ask"),
+    path("ask/<int:intake_id>/", intake_views.intake_page, name="intake"),
+    path("ask/<int:intake_id>/finish", intake_views.intake_finish, name="intake_finish"),
+    path("request-center/", intake_views.request_center, name="request_center"),
     path("questions/", views.all_questions, name="all_questions"),
     path("q/<int:question_id>/", views.question_detail, name="question_detail"),
     path("q/<int:question_id>/poll", views.question_poll, name="question_poll"),

@@ -16,10 +16,11 @@ from premium import services as premium_services
 from privacy import services as privacy_services
 from privacy.models import Flag
 from questions import services
+from questions.models import IntakeSession
 
 pytestmark = pytest.mark.django_db
 
-ID_KWARGS = {"question_id", "offer_id", "attachment_id", "message_id"}
+ID_KWARGS = {"question_id", "offer_id", "attachment_id", "message_id", "intake_id"}
 SECRET = "Zebra-unicorn-secret-42"
 
 
@@ -61,6 +62,8 @@ def test_the_matrix_sees_every_question_endpoint():
         "private_attachment",
         "private_box_update",
         "message_flag",
+        "intake",
+        "intake_finish",
     } <= names
     assert len(ROUTES) >= 11
 
@@ -97,6 +100,15 @@ def secret_question(world, settings, tmp_path):
         user=world.customer,
         upload=SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\n" + SECRET.encode()),
     )
+    # The customer's conversation with the intake bot (issue 7).
+    IntakeSession.objects.create(
+        customer=world.customer,
+        category=world.category,
+        title=f"Intake {SECRET}",
+        body=f"Body {SECRET}",
+        script=[{"prompt": "Which car?", "kind": "text", "choices": [], "max_chars": 300}],
+        answers=[f"Answer {SECRET}"],
+    )
     return q
 
 
@@ -114,6 +126,7 @@ def test_outsiders_never_get_the_data(client, world, secret_question, route, nam
         "offer_id": offer.pk,
         "attachment_id": secret_question.private_attachments.get().pk,
         "message_id": secret_question.messages.get().pk,
+        "intake_id": IntakeSession.objects.get(customer=secret_question.customer).pk,
     }
     url = _url(route, ids)
     body = {"body": "intrusion", "stars": 5}
@@ -139,3 +152,5 @@ def test_outsiders_never_get_the_data(client, world, secret_question, route, nam
     assert offer.status == "accepted"
     assert secret_question.private_box.customer_info["phone"] == SECRET
     assert not Flag.objects.exists()
+    intake = IntakeSession.objects.get(customer=world.customer)
+    assert intake.answers == [f"Answer {SECRET}"] and intake.question_id is None
