@@ -19,10 +19,14 @@ batch per run, keyed by the task id, so a task delivered again resumes its own b
 Lines are written a chunk of payout accounts at a time, under row locks on those
 accounts, after which a fresh statement sees any line a concurrent run committed; a
 partial unique constraint (one pending or processing line per expert) backs that up.
-Each line is paid by `payout_line_pay`: a conditional update claims it (pending ->
-processing) before the gateway is called with the key `payout-line-{id}`, and the
-transfer's success is recorded under the line's row lock together with the ledger
-transaction of the same key (Dr expert:<id>:payable, Cr gateway:<name>:clearing).
+Lines are paid a chunk at a time by `payout_lines_pay` (the pay task): one transaction
+claims the chunk (pending -> processing: rows locked with SKIP LOCKED, so lines another
+worker holds are left to it, then an update conditional on the status read); each
+transfer goes to the gateway alone, keyed `payout-line-{id}`; the paid lines are then
+recorded together (`_lines_paid`: under the lines' row locks, one bulk ledger posting,
+`ledger.post_many`, with one transaction per line of the same key: Dr
+expert:<id>:payable, Cr gateway:<name>:clearing). A worker stopped on the way records
+what it sent first.
 
 **Failures.** A refusal (the account is not ready, Stripe says no) marks the line
 `failed` with the reason and posts nothing: the money stays in the balance and the next
