@@ -5,13 +5,15 @@ Later issues add their notification kinds to `NotificationKind` and call `notify
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -47,6 +49,33 @@ def notify_many(*, user_ids: Iterable[int], kind: str, text: str, url: str = "")
     User.objects.filter(pk__in=ids).update(unread_notifications=F("unread_notifications") + 1)
     _email_after_commit([n.pk for n in rows], presence.SITE)
     return len(rows)
+
+
+def notify_each(
+    *, messages: Sequence[tuple[User, str]], kind: str, url: str = "", place: str = presence.SITE
+) -> list[Notification]:
+    """One notification to each of several users, each with its own text (e.g. both sides of
+    an accepted offer): one INSERT, one UPDATE of the bell counters and one email task for
+    them all, however many there are."""
+    if not messages:
+        return []
+    now = timezone.now()
+    rows = Notification.objects.bulk_create(
+        [
+            Notification(user_id=user.pk, kind=kind, text=text[:300], url=url, created_at=now)
+            for user, text in messages
+        ]
+    )
+    counts = Counter(user.pk for user, _ in messages)
+    if set(counts.values()) == {1}:
+        bump: Any = Value(1)
+    else:
+        bump = Case(*(When(pk=uid, then=Value(n)) for uid, n in counts.items()))
+    User.objects.filter(pk__in=list(counts)).update(
+        unread_notifications=F("unread_notifications") + bump
+    )
+    _email_after_commit([n.pk for n in rows], place)
+    return rows
 
 
 def _email_after_commit(notification_ids: list[int], place: str) -> None:

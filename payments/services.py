@@ -57,6 +57,9 @@ class PaymentFailed(InvalidInput):
 
 def _gateway_customer(user: User) -> str:
     gateway = get_gateway()
+    loaded = user._state.fields_cache.get("gateway_customer")  # select_related by the caller
+    if loaded is not None and loaded.gateway == gateway.name:
+        return str(loaded.customer_id)
     existing = GatewayCustomer.objects.filter(user=user, gateway=gateway.name).first()
     if existing:
         return existing.customer_id
@@ -185,7 +188,10 @@ def _payment_transition(payment: Payment, to: str, *, source: str, **fields: Any
 @transaction.atomic
 def payment_apply_intent(*, payment_id: int, result: IntentResult, source: str) -> Payment:
     """Record what the gateway says of the payment's intent. Idempotent; never downgrades."""
-    payment = _lock_payment(payment_id)
+    # With its card: the receivers of payment_succeeded write the receipt.
+    payment = (
+        Payment.objects.select_for_update(of=("self",)).select_related("card").get(pk=payment_id)
+    )
     status = payment.status
     if status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED):
         return payment  # final for a charge: a late or repeated event changes nothing
@@ -259,7 +265,12 @@ def payment_charge(
     if payment is not None and payment.user_id != user.pk:
         raise Forbidden("This payment belongs to someone else.")
     if payment is None:
-        card = card_get(user=user)
+        # With the gateway's customer record, which the charge needs next.
+        card = (
+            Card.objects.filter(user=user, removed_at__isnull=True)
+            .select_related("user__gateway_customer")
+            .first()
+        )
         if card is None:
             raise PaymentFailed(
                 "Add a card first: your card is charged when you post.", code="no_card"
@@ -275,6 +286,7 @@ def payment_charge(
                     gateway=get_gateway().name,
                     card=card,
                 )
+                payment.user = card.user  # the same user, with its gateway customer loaded
                 PaymentEvent.objects.create(payment=payment, to_status="pending", source="charge")
         except IntegrityError:
             payment = _live_payment(reference)
@@ -384,19 +396,24 @@ def expert_credit(
     payment: Payment | None = None,
     funded_by: str = "payment",
     details: dict[str, Any] | None = None,
+    payment_locked: bool = False,
 ) -> ledger.LedgerTransaction | None:
     """Credit an expert, once per key. Funded by the payment's prepaid money (the rest is
     platform revenue) or, for a Member's question, by the platform's member costs.
 
+    `payment_locked`: the caller holds the payment's row lock in this transaction and
+    read it under that lock, so it is not read again.
     Returns None (and credits nothing) when the payment is refunded or disputed.
     """
     if amount_minor < 0:
         raise InvalidInput("A credit cannot be negative.")
-    with transaction.atomic():
+    # No savepoint of its own: an error here rolls back the caller's transaction.
+    with transaction.atomic(savepoint=False):
         if funded_by == "payment":
             if payment is None:
                 raise InvalidInput("A payment-funded credit needs its payment.")
-            payment = _lock_payment(payment.pk)
+            if not payment_locked:
+                payment = _lock_payment(payment.pk)
             if payment.status != PaymentStatus.SUCCEEDED:
                 return None
             if amount_minor > payment.amount_minor:

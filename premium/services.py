@@ -401,6 +401,7 @@ def _lock_for_customer(offer_id: int, customer: User) -> Offer:
     offer = _lock(offer_id)
     if offer.customer_id != customer.pk:
         raise NotFound(NOT_FOUND)
+    offer.customer = customer  # the same user: not read again
     return offer
 
 
@@ -434,15 +435,13 @@ def offer_accept(*, offer_id: int, customer: User) -> tuple[Offer, Payment]:
 
 def _charge(offer: Offer) -> Payment:
     """Charge an `accepting` offer (idempotent by its payment reference)."""
-    question = offer.question
-    customer = offer.customer
     try:
         payment = payment_services.payment_charge(
-            user=customer,
+            user=offer.customer,
             reference=offer.payment_reference,
             amount_minor=offer.price_minor,
             currency=offer.currency,
-            description=f"{offer.service_name} on question #{question.pk}"[:200],
+            description=f"{offer.service_name} on question #{offer.question_id}"[:200],
             return_url=reverse("offer_payment_return", args=[offer.pk]),
         )
     except payment_services.PaymentFailed as exc:
@@ -483,19 +482,28 @@ def on_payment_succeeded(payment: Payment) -> None:
     """Receiver of payments' payment_succeeded: the accepted offer's consequences, once."""
     if not payment.reference.startswith("offer-"):
         return
-    offer = _lock(int(payment.reference.removeprefix("offer-")))
-    if offer.status != OfferStatus.ACCEPTING:
+    # Locked, with the two people the consequences name.
+    offer = (
+        Offer.objects.select_for_update(of=("self",))
+        .select_related("expert", "customer")
+        .filter(pk=int(payment.reference.removeprefix("offer-")))
+        .first()
+    )
+    if offer is None or offer.status != OfferStatus.ACCEPTING:
         return
     now = timezone.now()
     _transition(offer, OfferStatus.ACCEPTED, actor=None, accepted_at=now, charge_failure="")
     # The private-information box of this question opens for the two of them.
     privacy_services.box_open(question_id=offer.question_id)
+    told = [(offer.customer, f"You accepted {offer.service_name}: {offer.price_display} paid")]
     if offer.kind == OfferKind.EXPERT and offer.expert is not None:
         question_services.question_rate_automatic(
             question_id=offer.question_id, note=f"offer-{offer.pk} accepted"
         )
-        credit.question_credit(question_id=offer.question_id, trigger="offer")
-        profile = ExpertProfile.objects.get(user=offer.expert)
+        profile = ExpertProfile.objects.select_related("user").get(user=offer.expert)
+        credit.question_credit(
+            question_id=offer.question_id, trigger="offer", expert_profile=profile
+        )
         share = Money(offer.price_minor, offer.currency).share(profile.payout_level_bp)
         payment_services.expert_credit(
             key=f"offer-{offer.pk}-credit",
@@ -505,11 +513,18 @@ def on_payment_succeeded(payment: Payment) -> None:
             memo=f"Premium service: {offer.service_name} (question #{offer.question_id})",
             payment=payment,
             details={"offer": offer.pk, "payout_level_bp": profile.payout_level_bp},
+            payment_locked=True,  # payment_apply_intent holds its lock
         )
-        _notify(
-            offer.expert, offer, f"Accepted and paid: {offer.service_name} ({offer.price_display})"
+        told.append(
+            (offer.expert, f"Accepted and paid: {offer.service_name} ({offer.price_display})")
         )
-    _notify(offer.customer, offer, f"You accepted {offer.service_name}: {offer.price_display} paid")
+    # Both sides in one go: one INSERT, one counter UPDATE, one email task.
+    notifications.notify_each(
+        messages=told,
+        kind=NotificationKind.OFFER,
+        url=_offer_url(offer),
+        place=presence.question_place(offer.question_id),
+    )
 
 
 def on_payment_failed(payment: Payment) -> None:

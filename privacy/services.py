@@ -95,10 +95,10 @@ def box_get_for_user(*, question_id: int, user: User) -> tuple[PrivateBox, str]:
 
 
 @transaction.atomic
-def box_open(*, question_id: int) -> PrivateBox:
-    """An offer on the question was accepted (premium tells us): the box exists from now."""
-    box, _ = PrivateBox.objects.get_or_create(question_id=question_id)
-    return box
+def box_open(*, question_id: int) -> None:
+    """An offer on the question was accepted (premium tells us): the box exists from now.
+    One INSERT that does nothing when the box exists (a second accepted offer)."""
+    PrivateBox.objects.bulk_create([PrivateBox(question_id=question_id)], ignore_conflicts=True)
 
 
 @sensitive_variables("values", "cleaned", "value")

@@ -69,9 +69,14 @@ def _refund_requested(question_id: int) -> bool:
     )
 
 
-@transaction.atomic
-def question_credit(*, question_id: int, trigger: str) -> bool:
-    """Credit the expert for the question, once. Returns whether a credit was recorded now."""
+@transaction.atomic(savepoint=False)
+def question_credit(
+    *, question_id: int, trigger: str, expert_profile: ExpertProfile | None = None
+) -> bool:
+    """Credit the expert for the question, once. Returns whether a credit was recorded now.
+
+    `expert_profile`: the assigned expert's profile when the caller has it (not read again).
+    """
     question = (
         Question.objects.select_for_update(of=("self",))
         .select_related("category")
@@ -83,13 +88,19 @@ def question_credit(*, question_id: int, trigger: str) -> bool:
         return False
     if trigger == "auto" and _refund_requested(question.pk):
         return False
-    profile = ExpertProfile.objects.get(user_id=question.expert_id)
+    profile = expert_profile
+    if profile is None or profile.user_id != question.expert_id:
+        profile = ExpertProfile.objects.select_related("user").get(user_id=question.expert_id)
     amount = credit_amount(question, profile)
     payment = None
     if amount.funded_by == "payment":
-        payment = Payment.objects.filter(
-            reference=payment_reference(question.pk), status=PaymentStatus.SUCCEEDED
-        ).first()
+        # Locked here, so payments does not read it again (a refund or a chargeback that
+        # changes it waits for this credit, or this credit sees it changed).
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(reference=payment_reference(question.pk), status=PaymentStatus.SUCCEEDED)
+            .first()
+        )
         if payment is None:
             return False
     txn = payment_services.expert_credit(
@@ -106,6 +117,7 @@ def question_credit(*, question_id: int, trigger: str) -> bool:
             "payout_level_bp": amount.payout_level_bp,
             "price_minor": question.price_minor,
         },
+        payment_locked=payment is not None,
     )
     if txn is None:
         return False

@@ -55,13 +55,22 @@ def _transition(
     question.status = to
     for name, value in fields.items():
         setattr(question, name, value)
-    question.version = F("version") + 1
-    question.save(update_fields=["status", "version", *fields.keys()])
-    question.refresh_from_db(fields=["version"])
+    _save_moving_version(question, [*fields.keys(), "status"])
     QuestionEvent.objects.create(
         question=question, actor=actor, from_status=current, to_status=to, note=note
     )
     return question
+
+
+def _save_moving_version(question: Question, fields: list[str]) -> None:
+    """Save `fields` of a question locked in this transaction and move its poll version.
+
+    The UPDATE adds one in the database; the instance's version is the one read under the
+    lock plus one, without reading it back (the lock kept anyone else from moving it)."""
+    read = question.version
+    question.version = F("version") + 1
+    question.save(update_fields=[*fields, "version"])
+    question.version = read + 1
 
 
 def _clean_text(value: str, *, field: str, max_chars: int) -> str:
@@ -126,7 +135,7 @@ def question_create_draft(
     return question
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def question_post(*, question_id: int, customer: User) -> Question:
     """intake → open: the question goes live for the category's experts.
 
@@ -135,6 +144,11 @@ def question_post(*, question_id: int, customer: User) -> Question:
     question = _lock(question_id)
     if question.customer_id != customer.pk:
         raise NotFound("This question does not exist.")
+    return _post(question, customer=customer)
+
+
+def _post(question: Question, *, customer: User) -> Question:
+    """intake → open for a question locked in the current transaction."""
     _transition(question, QuestionStatus.OPEN, actor=customer, posted_at=timezone.now())
     qid = question.pk
     transaction.on_commit(lambda: _enqueue_question_posted(qid))
@@ -192,9 +206,9 @@ def question_pay_and_post(*, question_id: int, customer: User) -> tuple[Question
         description=f"Question #{question.pk}: {question.title}"[:200],
         return_url=reverse("question_payment_return", args=[question.pk]),
     )
-    # A successful charge posts the question (payments' payment_succeeded signal).
-    question.refresh_from_db()
-    return question, payment
+    # A successful charge posts the question (payments' payment_succeeded signal); read
+    # again, with the category the answer shows.
+    return Question.objects.select_related("category").get(pk=question.pk), payment
 
 
 def question_payment_complete(*, payment: Payment) -> None:
@@ -202,9 +216,14 @@ def question_payment_complete(*, payment: Payment) -> None:
     if not payment.reference.startswith("question-"):
         return
     question_id = int(payment.reference.removeprefix("question-"))
-    question = Question.objects.select_related("customer").get(pk=question_id)
+    # Locked once (the caller's transaction), with the customer the receipt goes to.
+    question = (
+        Question.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=question_id)
+    )
     if question.status == QuestionStatus.INTAKE:
-        question_post(question_id=question.pk, customer=question.customer)
+        _post(question, customer=question.customer)
     card = f" with {payment.card}" if payment.card else ""
     notifications.notify(
         user=question.customer,
@@ -453,7 +472,7 @@ def question_touch(*, question_id: int) -> None:
     Question.objects.filter(pk=question_id).update(version=F("version") + 1)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def question_rate_automatic(*, question_id: int, note: str) -> Question:
     """5 stars, recorded as automatic (an accepted expert offer). A rating the customer
     already gave is kept: it is theirs."""
@@ -471,8 +490,6 @@ def question_rate_automatic(*, question_id: int, note: str) -> Question:
     else:
         for name, value in fields.items():
             setattr(question, name, value)
-        question.version = F("version") + 1
-        question.save(update_fields=[*fields.keys(), "version"])
-        question.refresh_from_db(fields=["version"])
+        _save_moving_version(question, list(fields))
     signals.question_rated.send(sender=Question, question=question, automatic=True)
     return question
