@@ -84,6 +84,48 @@ CATEGORIES = [
     ),
 ]
 
+# The intake bot's questions per category: (prompt, choices or None for free text,
+# longest answer in characters). Created by questions.intake.intake_questions_seed.
+INTAKE_QUESTIONS: dict[str, list[tuple[str, list[str] | None, int]]] = {
+    "veterinary": [
+        ("Which animal is it?", ["Dog", "Cat", "Rabbit", "Bird", "Horse", "Other"], 20),
+        ("How old is it?", None, 40),
+        ("What symptoms do you see?", None, 500),
+        ("Since when?", None, 80),
+    ],
+    "medical": [
+        ("Who is it for?", ["Me", "My child", "Another adult"], 20),
+        ("How old is the patient?", None, 40),
+        ("What are the symptoms?", None, 500),
+        ("Since when?", None, 80),
+        ("Any medicines taken regularly?", None, 300),
+    ],
+    "legal": [
+        ("Which country or state is this in?", None, 80),
+        ("What is it about?", ["Tenancy", "Employment", "Family", "Contract", "Other"], 20),
+        ("Is there a deadline or a court date?", None, 120),
+    ],
+    "tech-support": [
+        ("Which device is it?", ["Windows PC", "Mac", "iPhone", "Android", "Network", "Other"], 20),
+        ("What happens, and what error do you see?", None, 500),
+        ("Since when?", None, 80),
+    ],
+    "cars": [
+        ("Make, model and year?", None, 80),
+        ("Which fuel?", ["Petrol", "Diesel", "Hybrid", "Electric"], 20),
+        ("What do you notice: warning lights, noises, smells?", None, 500),
+        ("Since when?", None, 80),
+    ],
+    "home-improvement": [
+        ("Which part of the home?", ["Plumbing", "Electrics", "Heating", "Roof", "Other"], 20),
+        ("What do you see or hear?", None, 500),
+    ],
+    "appraisals": [
+        ("What is the item?", None, 120),
+        ("Any marks, signatures or papers?", None, 300),
+    ],
+}
+
 DEMO_PASSWORD = "expertline-demo"
 # A fixed TOTP secret for the demo staff accounts only (never in production).
 DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -199,3 +241,21 @@ def people_seed() -> list[DemoLogin]:
         DemoLogin("finance@example.com", "staff: Finance (2FA)"),
         DemoLogin("admin@example.com", "superuser (2FA)"),
     ]
+
+
+def phone_first_rollout_seed(*, share_bp: int = 10_000) -> None:
+    """The phone-first rollout for the demo: US customers, every category with a
+    phone-call price, everyone of them (admins lower the share in the admin)."""
+    from .models import Rollout
+    from .rollout import PHONE_FIRST
+
+    rollout, _ = Rollout.objects.get_or_create(
+        key=PHONE_FIRST,
+        defaults={
+            "description": "Chat or phone call up front (issue 7)",
+            "is_enabled": True,
+            "countries": "US",
+            "share_bp": share_bp,
+        },
+    )
+    rollout.categories.set(Category.objects.filter(phone_call_price_minor__isnull=False))

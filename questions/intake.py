@@ -340,6 +340,26 @@ def intake_finish_phone(*, intake_id: int, customer: User) -> Question:
     return question
 
 
+def intake_questions_seed(script: dict[str, list[tuple[str, list[str] | None, int]]]) -> int:
+    """Create the demo's intake questions (marketplace.demo.INTAKE_QUESTIONS) for the
+    categories that have none yet. Safe to run twice. Returns how many were created."""
+    created = 0
+    for category in Category.objects.filter(slug__in=script):
+        if IntakeQuestion.objects.filter(category=category).exists():
+            continue
+        for position, (prompt, choices, max_chars) in enumerate(script[category.slug], start=1):
+            IntakeQuestion.objects.create(
+                category=category,
+                position=position,
+                prompt=prompt,
+                kind=IntakeKind.CHOICE if choices else IntakeKind.TEXT,
+                choices="\n".join(choices or []),
+                max_chars=max_chars,
+            )
+            created += 1
+    return created
+
+
 # --- The phone booker (registered by premium) ---------------------------------------
 
 

@@ -7,11 +7,17 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from marketplace.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, people_seed
+from marketplace.demo import (
+    DEMO_PASSWORD,
+    DEMO_TOTP_SECRET,
+    INTAKE_QUESTIONS,
+    people_seed,
+    phone_first_rollout_seed,
+)
 from marketplace.models import Category, User
 from payments import services as payment_services
 from payments.models import MembershipPlan
-from questions import services
+from questions import intake, services
 from questions.models import Question
 
 
@@ -23,6 +29,9 @@ class Command(BaseCommand):
         self._plans()
         self._services()
         created = self._questions()
+        # The intake bot's questions and the phone-first rollout (issue 7).
+        intake.intake_questions_seed(INTAKE_QUESTIONS)
+        phone_first_rollout_seed()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new questions)."))
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
         for login in logins:

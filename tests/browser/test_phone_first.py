@@ -1,0 +1,143 @@
+"""Phone-first in headless Chromium: the intake bot, chat or phone up front, the Request
+Center (issue 7).
+
+A US customer in the rollout's category answers the bot, chooses a phone call,
+sees its price and pays with the card on file; an expert sees the request with
+its phone icon in the Request Center (category, price and channel only),
+accepts it, and only then sees the bot conversation. A customer outside the
+rollout gets the bot and today's chat flow, with no choice. (The call itself, on
+the question page, is tests/browser/test_calls.py.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from marketplace import demo
+from premium.models import Offer, OfferStatus
+from questions import intake
+from questions.models import Channel, Experience, Question, QuestionStatus
+from tests.browser.conftest import NewContext, cars, log_in, nav, seed_expert
+from tests.factories import TEST_CARD, save_card
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods"),
+]
+
+TITLE = "Grinding noise when braking"
+BODY = "Since last week the brakes grind when I slow down from highway speed."
+
+
+def ask_and_answer_the_bot(page: Page, base: str) -> None:
+    nav(page).get_by_role("link", name="Ask an expert").click()
+    expect(page).to_have_url(re.compile(r"/ask/$"))
+    page.locator("#id_category").select_option(label="Cars")
+    page.locator("#id_title").fill(TITLE)
+    page.locator("#id_body").fill(BODY)
+    page.locator("#id_price").fill("25.00")
+    page.get_by_role("button", name="Post my question").click()
+    expect(page).to_have_url(re.compile(r"/ask/\d+/$"))
+    bot = page.locator("#bot-prompt")
+    expect(bot).to_contain_text("Make, model and year?")
+    page.locator("#id_answer").fill("Honda Civic 2014")
+    page.get_by_role("button", name="Send").click()
+    expect(bot).to_contain_text("Which fuel?")
+    # An answer the bot does not know: the reason, and what was typed is still there.
+    page.locator("#id_answer").fill("Steam")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#answer-error")).to_contain_text("“Steam” is not one of the answers here")
+    expect(page.locator("#id_answer")).to_have_value("Steam")
+    page.locator("#id_answer").fill("Petrol")
+    page.get_by_role("button", name="Send").click()
+    expect(bot).to_contain_text("warning lights")
+    page.locator("#id_answer").fill("A grinding noise from the front left wheel")
+    page.get_by_role("button", name="Send").click()
+    expect(bot).to_contain_text("Since when?")
+    page.locator("#id_answer").fill("About a week")
+    page.get_by_role("button", name="Send").click()
+    summary = page.locator("#bot-summary")
+    expect(summary).to_contain_text("Here is what I will pass on")
+    expect(summary).to_contain_text("Honda Civic 2014")
+    expect(summary).to_contain_text("Petrol")
+
+
+def test_phone_first_bot_phone_call_paid_request_center_accept_then_transcript(
+    new_context: NewContext, live_server: Any
+) -> None:
+    base = live_server.url
+    category = cars()
+    intake.intake_questions_seed(demo.INTAKE_QUESTIONS)
+    demo.phone_first_rollout_seed()
+    expert = seed_expert(category)
+    customer = demo.customer_ensure("casey.phone@example.com", name="Casey", country="US")
+    save_card(customer, TEST_CARD)
+
+    # --- The customer: the bot, then chat or phone; the phone call is paid up front ----
+    cpage = log_in(new_context, base, customer.email, demo.DEMO_PASSWORD)
+    ask_and_answer_the_bot(cpage, base)
+    choice = cpage.locator("#channel-choice")
+    expect(choice).to_be_visible()
+    expect(cpage.locator("#phone-price")).to_have_text("$45.00")
+    choice.get_by_label(re.compile("Phone call with an expert")).check()
+    cpage.get_by_role("button", name="Continue").click()
+    expect(cpage).to_have_url(re.compile(r"/q/\d+/$"))
+    expect(cpage.locator(".flash")).to_contain_text("Your phone call is booked and paid")
+    question = Question.objects.get(customer=customer)
+    assert question.channel == Channel.PHONE and question.status == QuestionStatus.OPEN
+    assert question.experience == Experience.FEATURE
+    offer = Offer.objects.get(question=question)
+    assert offer.status == OfferStatus.ACCEPTED and offer.price_minor == 4500
+
+    # --- The expert: the Request Center shows category, price and the phone icon -----
+    epage = log_in(new_context, base, expert.email, demo.DEMO_PASSWORD)
+    nav(epage).get_by_role("link", name="Request Center").click()
+    expect(epage).to_have_url(re.compile(r"/request-center/$"))
+    item = epage.locator(f'#requests li[data-question="{question.pk}"]')
+    expect(item.get_by_role("img", name="Phone call")).to_be_visible()
+    expect(item).to_contain_text("Cars")
+    expect(item).to_contain_text("$45.00")
+    expect(epage.locator("main")).not_to_contain_text(TITLE)
+    expect(epage.locator("main")).not_to_contain_text("Honda Civic")
+    item.get_by_role("button", name=re.compile("Accept")).click()
+
+    # --- Only after accepting: the question and the bot conversation -----------------
+    expect(epage).to_have_url(re.compile(rf"/q/{question.pk}/$"))
+    conversation = epage.locator("#bot-conversation")
+    expect(conversation).to_contain_text("Make, model and year?")
+    expect(conversation).to_contain_text("Honda Civic 2014")
+    expect(conversation).to_contain_text("About a week")
+    expect(epage.locator("h1")).to_contain_text(TITLE)
+    # The hook for the call: the accepted phone call's premium panel is on this page.
+    expect(epage.locator("#panel-premium")).to_be_attached()
+    offer.refresh_from_db()
+    assert offer.expert_id == expert.pk
+
+
+def test_a_customer_outside_the_rollout_sees_no_choice(
+    new_context: NewContext, live_server: Any
+) -> None:
+    base = live_server.url
+    cars()
+    intake.intake_questions_seed(demo.INTAKE_QUESTIONS)
+    demo.phone_first_rollout_seed()
+    customer = demo.customer_ensure("olive.ca@example.com", name="Olive", country="CA")
+    save_card(customer, TEST_CARD)
+
+    page = log_in(new_context, base, customer.email, demo.DEMO_PASSWORD)
+    ask_and_answer_the_bot(page, base)
+    expect(page.locator("#channel-choice")).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text("Phone call")
+    page.get_by_role("button", name="Post my question").click()
+    expect(page).to_have_url(re.compile(r"/q/\d+/$"))
+    question = Question.objects.get(customer=customer)
+    assert question.channel == Channel.CHAT and question.status == QuestionStatus.OPEN
+    assert question.experience == Experience.NONE
+    assert question.bot_transcript[0] == {
+        "prompt": "Make, model and year?",
+        "answer": "Honda Civic 2014",
+    }
