@@ -352,15 +352,17 @@ CONTENT_SECURITY_POLICY: dict[str, Any] = {
         "default-src": ["'self'"],
         "script-src": ["'self'", *_STRIPE_JS],
         "connect-src": ["'self'", *_STRIPE_API],
+        # data: images: allauth draws the TOTP set-up QR code as an inline SVG image.
+        "img-src": ["'self'", "data:"],
         "frame-src": ["'self'", *_STRIPE_FRAMES],
         "object-src": ["'none'"],
         "frame-ancestors": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
     },
-    # allauth's API reference page loads its viewer from a CDN with an inline script;
-    # it shows a public specification, no user data.
-    "EXCLUDE_URL_PREFIXES": ["/_allauth/openapi.html"],
+    # The API reference pages (allauth's loads its viewer from a CDN; Swagger UI styles and
+    # starts itself inline) show a public specification and hold no user data.
+    "EXCLUDE_URL_PREFIXES": ["/_allauth/openapi.html", "/api/docs/"],
 }
 
 # Where the local gateway POSTs its signed webhook events ("" = do not send).

@@ -184,3 +184,50 @@ def test_a_policy_violation_is_seen(new_context: NewContext, live_server: Any) -
     assert page.evaluate("window.ran === true") is False
     expect(page.locator("body")).to_be_visible()
     assert any(re.search("Content Security Policy", v) for v in violations)
+
+
+def test_the_other_pages_load_without_a_policy_violation(
+    new_context: NewContext, live_server: Any
+) -> None:
+    """Everyone's pages under the policy: the ask flow, lists, account pages, the card and
+    membership pages, the expert's pages, the accounts pages (the TOTP set-up shows its QR
+    code) and the API docs."""
+    base = live_server.url
+    category = cars()
+    expert = seed_expert(category)
+    casey = customer()
+    violations: list[str] = []
+    anonymous = watch_csp(new_context().new_page(), violations)
+    for path in (
+        "/",
+        "/help/",
+        "/accounts/login/",
+        "/accounts/signup/",
+        "/accounts/password/reset/",
+    ):
+        anonymous.goto(f"{base}{path}")
+        expect(anonymous.locator("main")).to_be_visible()
+    cpage = watch_csp(log_in(new_context, base, casey.email, demo.DEMO_PASSWORD), violations)
+    for path in (
+        "/ask/",
+        "/account/settings/",
+        "/notifications/",
+        "/help/contact/",
+        "/account/card/",
+        "/account/membership/",
+        "/api/docs/",
+    ):
+        cpage.goto(f"{base}{path}")
+        expect(cpage.locator("body")).not_to_be_empty()
+    cpage.goto(f"{base}/accounts/2fa/totp/activate/")
+    if cpage.get_by_role("heading", name="Confirm Access").count():
+        cpage.locator("#id_password").fill(demo.DEMO_PASSWORD)
+        cpage.locator("form[action='/accounts/reauthenticate/'] button[type=submit]").click()
+    qr = cpage.locator("main img[src^='data:']")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.naturalWidth") > 0  # the data: QR code is allowed
+    epage = watch_csp(log_in(new_context, base, expert.email, demo.DEMO_PASSWORD), violations)
+    for path in ("/questions/", "/request-center/", "/earnings/", "/premium/catalog/"):
+        epage.goto(f"{base}{path}")
+        expect(epage.locator("main")).to_be_visible()
+    assert violations == []
