@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",  # its system checks catch a malformed policy
     "allauth",
     "allauth.account",
     "allauth.mfa",
