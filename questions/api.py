@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -13,7 +15,8 @@ from marketplace.models import Category, User
 from payments.services import PaymentFailed
 
 from . import selectors, services
-from .models import Message, Question
+from .models import Channel, Message, Question
+from .request_center import phone_requests_for_expert
 
 
 def _user(request: Request) -> User:
@@ -37,6 +40,15 @@ class QuestionPreviewOutput(serializers.ModelSerializer):
             "posted_at",
         ]
 
+    def to_representation(self, instance: Question) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.channel == Channel.PHONE:
+            # A phone-call request: category, price and channel until an expert accepts it.
+            data.update(
+                title="Phone call request", summary="", price_minor=instance.phone_price_minor
+            )
+        return data
+
 
 class QuestionOutput(serializers.ModelSerializer):
     category = serializers.CharField(source="category.slug")
@@ -54,6 +66,7 @@ class QuestionOutput(serializers.ModelSerializer):
             "price_minor",
             "currency",
             "is_member_question",
+            "phone_price_minor",
             "expert",
             "created_at",
             "posted_at",
@@ -251,3 +264,26 @@ class QuestionRateApi(APIView):
             comment=data.validated_data.get("comment", ""),
         )
         return Response(QuestionOutput(question).data)
+
+
+class RequestCenterApi(APIView):
+    """The Request Center: open phone-call requests in the expert's categories."""
+
+    @extend_schema(responses=QuestionPreviewOutput(many=True))
+    def get(self, request: Request) -> Response:
+        user = _user(request)
+        if not user.is_expert:
+            raise Forbidden("The Request Center is for verified experts.")
+        rows = phone_requests_for_expert(expert=user)
+        return Response({"results": QuestionPreviewOutput(rows, many=True).data})
+
+
+class BotConversationApi(APIView):
+    """The intake bot's conversation: for the customer, staff and the expert who accepted."""
+
+    @extend_schema(responses=serializers.ListField(child=serializers.DictField()))
+    def get(self, request: Request, question_id: int) -> Response:
+        access = selectors.thread_get_for_user(question_id=question_id, user=_user(request))
+        return Response(
+            {"question": access.question.pk, "transcript": access.question.bot_transcript}
+        )

@@ -29,4 +29,10 @@ urlpatterns = [
         api.QuestionRateApi.as_view(),
         name="api_question_rate",
     ),
+    path("request-center/", api.RequestCenterApi.as_view(), name="api_request_center"),
+    path(
+        "questions/<int:question_id>/bot-conversation/",
+        api.BotConversationApi.as_view(),
+        name="api_question_bot_conversation",
+    ),
 ]

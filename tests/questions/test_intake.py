@@ -377,3 +377,34 @@ def test_the_rollout_report_compares_the_groups_for_staff_only(
     assert '<td class="questions">1</td>' in feature_row
     assert '<td class="uptake">100.0%</td>' in feature_row
     assert '<td class="revenue">$49.00</td>' in feature_row
+
+
+# --- The API ---------------------------------------------------------------------------
+
+
+def test_the_request_center_api_shows_category_price_and_channel_only(world, phone_first):
+    from tests.conftest import api_as
+
+    question, _ = phone_request(world.customer, world.category)
+    rows = api_as(world.expert).get("/api/request-center/").json()["results"]
+    assert [(r["id"], r["channel"], r["price_minor"]) for r in rows] == [
+        (question.pk, "phone", PHONE_PRICE)
+    ]
+    assert rows[0]["title"] == "Phone call request" and rows[0]["summary"] == ""
+    assert api_as(world.customer).get("/api/request-center/").status_code == 403
+    assert api_as(world.other_category_expert).get("/api/request-center/").json()["results"] == []
+
+
+def test_the_bot_conversation_api_opens_to_the_expert_after_accepting(world, phone_first):
+    from tests.conftest import api_as
+
+    question, _ = phone_request(world.customer, world.category)
+    url = f"/api/questions/{question.pk}/bot-conversation/"
+    assert api_as(world.expert).get(url).status_code == 404
+    preview = api_as(world.expert).get(f"/api/questions/{question.pk}/").json()["preview"]
+    assert "Engine light" not in str(preview)
+    api_as(world.expert).post(f"/api/questions/{question.pk}/pick-up/")
+    transcript = api_as(world.expert).get(url).json()["transcript"]
+    assert transcript[0] == {"prompt": "Which make is the car?", "answer": "Volkswagen"}
+    assert api_as(world.customer).get(url).status_code == 200
+    assert api_as(world.same_category_expert).get(url).status_code == 404
