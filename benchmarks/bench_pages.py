@@ -254,6 +254,7 @@ def seed(args: argparse.Namespace) -> float:
     from django.utils.text import Truncator
 
     from marketplace import demo
+    from marketplace.models import User
     from questions.models import Channel, Message, Question, QuestionStatus
     from questions.services import render_message_html
 
@@ -272,6 +273,23 @@ def seed(args: argparse.Namespace) -> float:
             categories=categories,
         )
 
+        # A customer has at most one open phone-call request (a unique constraint), so
+        # each open phone question gets a customer of its own from this pool.
+        _copy_rows(
+            User,
+            (
+                User(email=f"bench-phone-{i}@example.com", password="!", display_name="")
+                for i in range(n_questions // 8 + 1)
+            ),
+        )
+        phone_customers = iter(
+            list(
+                User.objects.filter(email__startswith="bench-phone-")
+                .order_by("id")
+                .values_list("id", flat=True)
+            )
+        )
+
         def questions() -> Iterator[Question]:
             threads = 0
             for i in range(n_questions):
@@ -284,13 +302,14 @@ def seed(args: argparse.Namespace) -> float:
                 else:
                     posted = now - timedelta(seconds=rng.uniform(0, 90 * 86_400))
                 lo, hi = category.min_price_minor, category.max_price_minor
+                phone = rng.random() < 0.1
                 yield Question(
-                    customer_id=customer.pk,
+                    customer_id=next(phone_customers) if phone and not is_thread else customer.pk,
                     category_id=category.pk,
                     title=f"{category.name}: {_sentence(rng, 4, 10)}"[:150],
                     body=body,
                     summary=Truncator(" ".join(body.split())).chars(240),
-                    channel=Channel.PHONE if rng.random() < 0.1 else Channel.CHAT,
+                    channel=Channel.PHONE if phone else Channel.CHAT,
                     price_minor=lo + 100 * rng.randint(0, (hi - lo) // 100),
                     currency=category.currency,
                     is_member_question=False,
@@ -429,9 +448,19 @@ def fixture(args: argparse.Namespace) -> Fixture:
     )
 
 
-def pages(args: argparse.Namespace, fx: Fixture) -> list[Page]:
+def pages(args: argparse.Namespace, fx: Fixture, expert_cookie: str) -> list[Page]:
+    """The measured URLs. The poll carries the token its page hands the expert's session
+    (as thread.js does), so an unchanged poll takes the fast path."""
+    from questions.middleware import poll_token
+
     size = 20
     qid = fx.question_id
+    token = poll_token(
+        question_id=qid,
+        user_id=fx.expert.pk,
+        version=fx.version,
+        session_key=expert_cookie.partition("=")[2],
+    )
     all_pages = [
         Page(
             "floor",
@@ -468,7 +497,7 @@ def pages(args: argparse.Namespace, fx: Fixture) -> list[Page]:
         Page(
             "poll",
             "Poll (no change, 204)",
-            f"/q/{qid}/poll?v={fx.version}&after={fx.last_message_id}&n={fx.unread}",
+            f"/q/{qid}/poll?v={fx.version}&after={fx.last_message_id}&n={fx.unread}&t={token}",
             "poll",
             204,
             _empty_check,
@@ -500,15 +529,17 @@ class QueryCount:
     ms_in_process: float
 
 
-def count_queries(page_list: list[Page], fx: Fixture) -> dict[str, QueryCount]:
+def count_queries(page_list: list[Page], cookies: dict[str, str]) -> dict[str, QueryCount]:
     """SQL statements per request (the second, warm request) and its time in-process."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    clients = {"expert": Client(HTTP_HOST="127.0.0.1"), "customer": Client(HTTP_HOST="127.0.0.1")}
-    clients["expert"].force_login(fx.expert)
-    clients["customer"].force_login(fx.customer)
+    clients = {}
+    for who, cookie in cookies.items():  # the sessions wrk sends
+        name, _, value = cookie.partition("=")
+        clients[who] = Client(HTTP_HOST="127.0.0.1")
+        clients[who].cookies[name] = value
     out: dict[str, QueryCount] = {}
     for page in page_list:
         client = clients[page.session]
@@ -1130,9 +1161,9 @@ def run(
         print(f"==> database already seeded ({n_q:,} questions): reusing it", flush=True)
 
     fx = fixture(args)
-    page_list = pages(args, fx)
     cookies = {"expert": session_cookie(fx.expert), "customer": session_cookie(fx.customer)}
-    queries = count_queries(page_list, fx)
+    page_list = pages(args, fx, cookies["expert"])
+    queries = count_queries(page_list, cookies)
     info_versions = versions(wrk)
     data = {
         "questions": Question.objects.count(),

@@ -19,6 +19,7 @@ from questions.selectors import QuestionAccess
 from . import calls
 from .call_models import CALL_SERVICE_KINDS, CallEndReason, CallKind, CallSession, CallStatus
 from .models import ACCEPTED_STATES, Offer
+from .panel import page_offers
 
 LAST_SESSION_FIELDS = (
     "pk",
@@ -36,6 +37,11 @@ LAST_SESSION_FIELDS = (
 
 def call_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
     if access.role not in ("customer", "expert", "staff"):
+        return None
+    if not any(  # the offers the premium panel read: most pages have no call to show
+        o.service_kind in CALL_SERVICE_KINDS and o.status in ACCEPTED_STATES
+        for o in page_offers(request, access.question)
+    ):
         return None
     latest = CallSession.objects.filter(offer=OuterRef("pk")).order_by("-created_at")
     offers = list(

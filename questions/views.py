@@ -8,9 +8,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from marketplace import notifications, presence
@@ -22,9 +25,10 @@ from payments import services as payment_services
 from payments.models import PaymentStatus
 from payments.services import PaymentFailed
 
-from . import intake, panels, selectors, services
+from . import fragments, intake, panels, selectors, services
 from .forms import AskForm, MessageForm, RateForm
-from .models import Message, QuestionStatus
+from .middleware import TOKEN_HEADER, poll_token
+from .models import Message, Question, QuestionStatus
 
 
 def _user(request: HttpRequest) -> User:
@@ -160,7 +164,7 @@ def _message_json(message: Message, viewer_id: int) -> dict[str, Any]:
         "mine": message.author_id == viewer_id,
         "html": message.body_html,
         "created_at": message.created_at.isoformat(),
-        "created_display": timezone.localtime(message.created_at).strftime("%b %d, %H:%M"),
+        "created_display": fragments.time_display(message.created_at),
     }
 
 
@@ -190,14 +194,21 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
     if user.unread_notifications:
         # Opening the conversation is reading what the bell said about it.
         notifications.notifications_mark_read(user=user, url=services.question_url(question.pk))
-    thread = list(selectors.messages_for_page(question))
     context = {
         "question": question,
         "access": access,
-        "thread": thread,
+        "thread_html": mark_safe(  # noqa: S308 - rendered by our template, bodies escaped
+            fragments.thread_html(question, viewer_id=user.pk, can_flag=access.can_write)
+        ),
         "message_form": MessageForm(),
         "rate_form": RateForm(),
         "poll_interval_ms": settings.EXPERTLINE_POLL_INTERVAL_MS,
+        "poll_token": poll_token(
+            question_id=question.pk,
+            user_id=user.pk,
+            version=question.version,
+            session_key=request.session.session_key,
+        ),
         "max_chars": settings.EXPERTLINE_MESSAGE_MAX_CHARS,
         "can_post": access.can_write and question.status in services.POSTABLE,
         "can_rate": access.role == "customer"
@@ -241,12 +252,21 @@ def question_poll(request: HttpRequest, question_id: int) -> HttpResponse:
         raise NotFound(selectors.NOT_FOUND)
     presence.mark(user.pk, presence.question_place(question_id))
     version, status = row
+    token = poll_token(
+        question_id=question_id,
+        user_id=user.pk,
+        version=version,
+        session_key=request.session.session_key,
+    )
     if version == known_version and user.unread_notifications == known_unread:
-        return HttpResponse(status=204)
+        response = HttpResponse(status=204)
+        response[TOKEN_HEADER] = token  # lets the next polls take the fast path
+        return response
     payload: dict[str, Any] = {
         "version": version,
         "status": status,
         "unread": user.unread_notifications,
+        "poll_token": token,
     }
     if version != known_version:
         access = selectors.thread_get_for_user(question_id=question_id, user=user)
@@ -349,5 +369,18 @@ def all_questions(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "questions/all_questions.html",
-        {"page": page, "categories": categories, "current_category": category},
+        {
+            "page": page,
+            "rows_html": _preview_rows(request, page.items),
+            "categories": categories,
+            "current_category": category,
+        },
+    )
+
+
+def _preview_rows(request: HttpRequest, items: list[Question]) -> str:
+    """The rows of All questions (fragments.preview_rows_html), with their links."""
+    detail = reverse("question_detail", args=[0]).removesuffix("0/")
+    return fragments.preview_rows_html(
+        items, detail_prefix=detail, csrf_token=get_token(request), now=timezone.now()
     )

@@ -7,6 +7,9 @@
   var composer = document.getElementById("composer");
   var statusEl = document.getElementById("question-status");
   var version = Number(page.dataset.version);
+  // Signed by the server for this viewer, session and version: lets an unchanged poll
+  // be answered without loading the session (see questions/middleware.py).
+  var token = page.dataset.pollToken || "";
   var interval = Number(page.dataset.interval) || 1500;
   var inFlight = false;
 
@@ -48,11 +51,17 @@
     if (inFlight) return;
     inFlight = true;
     var bell = window.expertlineBellCount ? window.expertlineBellCount() : -1;
-    var url = page.dataset.pollUrl + "?v=" + version + "&after=" + lastId() + "&n=" + bell;
+    var url = page.dataset.pollUrl + "?v=" + version + "&after=" + lastId() + "&n=" + bell +
+      (token ? "&t=" + encodeURIComponent(token) : "");
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (r) { return r.status === 200 ? r.json() : null; })
+      .then(function (r) {
+        var fresh = r.headers.get("X-Poll-Token");
+        if (fresh) token = fresh;
+        return r.status === 200 ? r.json() : null;
+      })
       .then(function (data) {
         if (!data) return;
+        if (data.poll_token) token = data.poll_token;
         (data.messages || []).forEach(append);
         if (data.status_display && statusEl) statusEl.textContent = data.status_display;
         var meta = document.getElementById("question-meta");
