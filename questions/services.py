@@ -284,7 +284,9 @@ def experts_of_category_notify(*, question_id: int) -> int:
         return notifications.notify_many(
             user_ids=expert_ids,
             kind=NotificationKind.QUESTION_POSTED,
-            text=f"New {question.category.name} question: {question.title}",
+            text=f"New {question.category.name} phone-call request ({question.price_display})"
+            if question.channel == Channel.PHONE  # category, price, channel only (issue 7)
+            else f"New {question.category.name} question: {question.title}",
             url=question_url(question.pk),
         )
 

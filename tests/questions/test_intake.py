@@ -408,3 +408,14 @@ def test_the_bot_conversation_api_opens_to_the_expert_after_accepting(world, pho
     assert transcript[0] == {"prompt": "Which make is the car?", "answer": "Volkswagen"}
     assert api_as(world.customer).get(url).status_code == 200
     assert api_as(world.same_category_expert).get(url).status_code == 404
+
+
+def test_experts_are_told_of_a_phone_request_without_its_title(
+    world, phone_first, django_capture_on_commit_callbacks
+):
+    from marketplace.models import Notification
+
+    with django_capture_on_commit_callbacks(execute=True):
+        phone_request(world.customer, world.category)
+    told = Notification.objects.get(user=world.expert, kind="question_posted")
+    assert told.text == "New Cars phone-call request ($49.00)"
