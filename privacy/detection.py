@@ -395,6 +395,19 @@ def _norm_token(tok: str) -> str:
     return tok.rstrip("'")
 
 
+def _cue_or_public(tokens: list[str], start: int) -> str:
+    """After a phone word, further back in the clause: an organisation ("the pharmacy said
+    call back at ...") makes it their line; a person ("me", "she", "my") keeps it a cue."""
+    for j in range(start, len(tokens)):
+        tok = tokens[j]
+        if tok in _PERSONAL or tok in _PRONOUNS:
+            return "cue"
+        if tok in _PUBLIC:
+            left = tokens[j + 1] if j + 1 < len(tokens) else ""
+            return "cue" if left in _POSSESSIVE_FIRST and tok in _OWNABLE else "public"
+    return "cue"
+
+
 def _owner_before(tokens: list[str], cues: frozenset[str]) -> str | None:
     """'personal', 'label', 'public', 'cue' or None, from the nearest deciding word.
 
@@ -418,7 +431,7 @@ def _owner_before(tokens: list[str], cues: frozenset[str]) -> str | None:
                 return "public"  # "the clinic's phone", "the support line", "order number"
             if tok in _NUMBER_WORDS:
                 continue
-            return "cue"
+            return _cue_or_public(tokens, i + 1)
         if tok == "code" and left == "area":
             return "cue"
         if tok in _LABELS and adjacent:
@@ -1323,7 +1336,12 @@ _PERSONAL_PLACE = _words(
     """
 )
 _PLACE_LINKS = _words("at on")
+_REPORTED_AFTER_RE = _rx(
+    r"\s+(?:has\s+|have\s+)?(?:announced|said|says|confirmed|stated|issued|denied|declined|"
+    r"reported|warned|insisted|responded|replied)\b"
+)
 _WORKPLACE = _words("work works worked working employed employer job")
+_COPULAS = _words("is are was were sits stands")
 _PRONOUNS = _words("i i'm im we we're me us my our you you're he he's she she's they they're")
 
 
@@ -1345,6 +1363,19 @@ def _address_owner(sc: _Scan, start: int) -> str | None:
         proper_name = len(raw) > 1 and raw[1][0].isupper() and toks[1] not in _PRONOUNS
         if i == 0 and tok in _PLACE_LINKS and proper_name:
             return "public"
+        # "The Met is at 1000 Fifth Avenue", "the White House is at ...": a named place
+        # ("the" and one to three capitalised words) is at it.
+        if i == 0 and tok in _PLACE_LINKS and len(raw) > 3 and toks[1] in _COPULAS:
+            k = 2
+            while (
+                k < min(len(raw), 5)
+                and toks[k] != "the"
+                and raw[k][0].isupper()
+                and toks[k] not in _PRONOUNS
+            ):
+                k += 1
+            if k > 2 and k < len(toks) and toks[k] == "the":
+                return "public"
     return None
 
 
@@ -1374,6 +1405,8 @@ def _find_addresses(sc: _Scan) -> Iterator[Finding]:
     for m in _search(_ADDRESS_RE, text, _windows(suffixes, 100, 2, len(text))):
         if not _valid_street(m, sc) or _address_owner(sc, m.start()) == "public":
             continue
+        if _REPORTED_AFTER_RE.match(text, m.end()):
+            continue  # "10 Downing Street announced": the institution, not a home
         end = m.end()
         if text[end - 1] == "." and m.group("suf").lower() not in _ABBREVIATED_SUFFIXES:
             end -= 1  # "3 Pine Road." ends a sentence; "10 Downing St." keeps its dot

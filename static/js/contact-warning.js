@@ -253,6 +253,7 @@
     "someone test ubuntu user username you youremail yourname yourusername"
   ));
   var PLACE_LINKS = (WORDS.PLACE_LINKS = w("at on"));
+  var COPULAS = (WORDS.COPULAS = w("are is sits stands was were"));
   var PLATFORM_WORDS = (WORDS.PLATFORM_WORDS = w(
     "bluesky bsky discord facebook facetime fb ig imessage insta instagram kakao " +
     "kakaotalk kik line linkedin mastodon messenger reddit signal skype snap snapchat " +
@@ -478,6 +479,20 @@
     "i"
   );
 
+  // After a phone word, further back in the clause: an organisation ("the pharmacy said
+  // call back at ...") makes it their line; a person ("me", "she", "my") keeps it a cue.
+  function cueOrPublic(tokens, start) {
+    for (var j = start; j < tokens.length; j++) {
+      var tok = tokens[j];
+      if (PERSONAL.has(tok) || PRONOUNS.has(tok)) return "cue";
+      if (PUBLIC.has(tok)) {
+        var left = j + 1 < tokens.length ? tokens[j + 1] : "";
+        return POSSESSIVE_FIRST.has(left) && OWNABLE.has(tok) ? "cue" : "public";
+      }
+    }
+    return "cue";
+  }
+
   function ownerBefore(tokens, cues) {
     var adjacent = true;
     for (var i = 0; i < tokens.length; i++) {
@@ -492,7 +507,7 @@
         }
         if ((PUBLIC.has(left) || LABELS.has(left)) && !PHONE_VERBS.has(tok)) return "public";
         if (NUMBER_WORDS.has(tok)) continue;
-        return "cue";
+        return cueOrPublic(tokens, i + 1);
       }
       if (tok === "code" && left === "area") return "cue";
       if (LABELS.has(tok) && adjacent) return "label";
@@ -1218,6 +1233,12 @@
   );
   var UNIT_WORD_RE = new Rx("UNIT_WORD_RE", "(?:apt|apartment|unit|flat|suite|ste|#)", "i");
 
+  var REPORTED_AFTER_RE = new Rx(
+    "REPORTED_AFTER_RE",
+    "\\s+(?:has\\s+|have\\s+)?(?:announced|said|says|confirmed|stated|issued|denied|declined|" +
+      "reported|warned|insisted|responded|replied)\\b"
+  );
+
   function addressOwner(sc, start) {
     var raw = sc.rawTokensBefore(start);
     var toks = raw.map(normToken);
@@ -1234,6 +1255,16 @@
       }
       var properName = raw.length > 1 && isUpper(raw[1][0]) && !PRONOUNS.has(toks[1]);
       if (i === 0 && PLACE_LINKS.has(tok) && properName) return "public";
+      // "The Met is at 1000 Fifth Avenue", "the White House is at ...": a named place
+      // ("the" and one to three capitalised words) is at it.
+      if (i === 0 && PLACE_LINKS.has(tok) && raw.length > 3 && COPULAS.has(toks[1])) {
+        var k = 2;
+        while (
+          k < Math.min(raw.length, 5) && toks[k] !== "the" && isUpper(raw[k][0]) &&
+          !PRONOUNS.has(toks[k])
+        ) k++;
+        if (k > 2 && k < toks.length && toks[k] === "the") return "public";
+      }
     }
     return null;
   }
@@ -1266,6 +1297,8 @@
     });
     search(ADDRESS_RE, text, windows(suffixes, 100, 2, text.length)).forEach(function (m) {
       if (!validStreet(m, sc) || addressOwner(sc, m.start) === "public") return;
+      // "10 Downing Street announced": the institution, not a home.
+      if (REPORTED_AFTER_RE.match(text, m.end)) return;
       var end = m.end;
       if (text[end - 1] === "." && !ABBREVIATED_SUFFIXES.has(m.groups.suf.toLowerCase())) end--;
       var tail = ADDRESS_TAIL_RE.match(text, end);
