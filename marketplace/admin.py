@@ -6,7 +6,9 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from . import services
 from .models import (
@@ -162,7 +164,7 @@ class RolloutAdmin(admin.ModelAdmin):
 
     The comparison of the two groups is the "Rollout report" (questions admin)."""
 
-    list_display = ["key", "is_enabled", "countries", "share_display", "updated_at"]
+    list_display = ["key", "is_enabled", "countries", "share_display", "updated_at", "report"]
     list_filter = ["is_enabled"]
     filter_horizontal = ["categories"]
     fields = ["key", "description", "is_enabled", "countries", "categories", "share_bp", "salt"]
@@ -170,3 +172,10 @@ class RolloutAdmin(admin.ModelAdmin):
     @admin.display(description="share")
     def share_display(self, obj: Rollout) -> str:
         return f"{obj.share_bp / 100:g}%"
+
+    @admin.display(description="groups compared")
+    def report(self, obj: Rollout) -> str:
+        # The report reads questions, so it lives in the questions admin (named by URL only).
+        return format_html(
+            '<a href="{}">Rollout report</a>', reverse("admin:questions_rollout_report")
+        )

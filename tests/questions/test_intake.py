@@ -3,12 +3,14 @@ premium.phone), through the services and the pages."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from django.urls import reverse
 
 from marketplace import rollout
 from marketplace.errors import Conflict, InvalidInput, NotFound
-from marketplace.models import Rollout
+from marketplace.models import Rollout, User
 from payments.models import Payment, PaymentStatus
 from premium.models import Offer, OfferKind, OfferStatus, ServiceKind
 from questions import intake
@@ -369,7 +371,7 @@ def test_the_rollout_report_compares_the_groups_for_staff_only(
     url = reverse("admin:questions_rollout_report")
     client.force_login(world.customer)
     assert client.get(url).status_code == 302  # to the admin login
-    staff = UserFactory(is_staff=True)
+    staff = cast(User, UserFactory(is_staff=True))
     staff.user_permissions.add(Permission.objects.get(codename="view_question"))
     client.force_login(staff)
     page = client.get(url).content.decode()
@@ -419,3 +421,33 @@ def test_experts_are_told_of_a_phone_request_without_its_title(
         phone_request(world.customer, world.category)
     told = Notification.objects.get(user=world.expert, kind="question_posted")
     assert told.text == "New Cars phone-call request ($49.00)"
+
+
+def test_admins_set_the_rollout_and_reach_the_report_from_it(client, settings, world):
+    settings.EXPERTLINE_STAFF_MFA_REQUIRED = False
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("root@example.com", "pw-Admin-123")
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/marketplace/rollout/add/",
+        {
+            "key": "phone-first",
+            "is_enabled": "on",
+            "countries": "US",
+            "categories": [world.category.pk],
+            "share_bp": "2500",
+            "salt": "expertline",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert rollout.rule_get(rollout.PHONE_FIRST) == rollout.RolloutRule(
+        key="phone-first",
+        is_enabled=True,
+        countries=frozenset({"US"}),
+        category_ids=frozenset({world.category.pk}),
+        share_bp=2500,
+        salt="expertline",
+    )
+    listing = client.get("/admin/marketplace/rollout/").content.decode()
+    assert reverse("admin:questions_rollout_report") in listing and "25%" in listing
