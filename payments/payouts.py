@@ -529,7 +529,7 @@ def _lock_line(line_id: int) -> PayoutLine:
     )
 
 
-def _payout_posting(line: PayoutLine, transfer_id: str) -> ledger.Posting:
+def _payout_posting(line: PayoutLine, *, gateway: str, transfer_id: str) -> ledger.Posting:
     """The ledger transaction of a paid line, keyed like its transfer."""
     return ledger.Posting(
         key=line.idempotency_key,
@@ -537,7 +537,7 @@ def _payout_posting(line: PayoutLine, transfer_id: str) -> ledger.Posting:
         memo=f"Payout #{line.pk} to your payout account",
         lines=[
             ledger.Line(ledger.expert_payable(line.expert_id), line.amount_minor),
-            ledger.Line(ledger.clearing(line.batch.gateway), -line.amount_minor),
+            ledger.Line(ledger.clearing(gateway), -line.amount_minor),
         ],
         currency=line.currency,
         details={
@@ -562,7 +562,7 @@ def _line_paid(line_id: int, result: TransferResult) -> PayoutLine:
     if line.status == PayoutLineStatus.PAID:
         return line  # recorded by another attempt with the same key
     _check_result(line, result)
-    p = _payout_posting(line, result.transfer_id)
+    p = _payout_posting(line, gateway=line.batch.gateway, transfer_id=result.transfer_id)
     txn = ledger.post(
         key=p.key,
         kind=p.kind,
@@ -605,11 +605,14 @@ def _lines_paid(paid: Sequence[tuple[PayoutLine, TransferResult]]) -> None:
         return
     for line in todo:
         _check_result(line, results[line.pk])
-    postings = []
-    for line in todo:
-        line.batch = PayoutBatch(pk=line.batch_id, gateway=gateways[line.pk])
-        postings.append(_payout_posting(line, results[line.pk].transfer_id))
-    ledger.post_many(postings)
+    ledger.post_many(
+        [
+            _payout_posting(
+                line, gateway=gateways[line.pk], transfer_id=results[line.pk].transfer_id
+            )
+            for line in todo
+        ]
+    )
     now = timezone.now()
     events = []
     for line in todo:
