@@ -37,7 +37,7 @@ def _user(request: HttpRequest) -> User:
 
 def _flash_or_raise(request: HttpRequest, exc: DomainError) -> None:
     """Show a refusal on the page the user came from; access errors keep their 403/404."""
-    if exc.status in (403, 404):
+    if exc.status in (403, 404, 429):  # 429: a page of its own with the message
         raise exc
     messages.error(request, exc.message)
 

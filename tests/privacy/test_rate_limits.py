@@ -45,6 +45,17 @@ def test_messages_past_the_limit_get_429(client, world, assigned_question):
     assert not Message.objects.filter(body="One too many").exists()
 
 
+@override_settings(EXPERTLINE_MESSAGE_RATE_PER_MINUTE=1)
+def test_messages_past_the_limit_get_429_without_javascript(client, world, assigned_question):
+    client.force_login(world.customer)
+    url = f"/q/{assigned_question.pk}/messages"
+    assert client.post(url, {"body": "First"}).status_code == 302
+    response = client.post(url, {"body": "One too many"})
+    assert response.status_code == 429
+    assert page_says(response, "You are sending messages too quickly")
+    assert not Message.objects.filter(body="One too many").exists()
+
+
 @override_settings(EXPERTLINE_FLAGS_PER_HOUR=2)
 def test_flags_past_the_limit_get_429(client, world, assigned_question):
     ids = [
