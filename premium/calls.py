@@ -50,6 +50,8 @@ JOIN_TOKEN_SECONDS = 120
 # Signalling limits: one message's JSON payload (an SDP is 2-6 KB), messages per post.
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_BATCH = 50
+# A participant's heartbeat is written at most this often (seconds).
+HEARTBEAT_WRITE_SECONDS = 5
 SENDABLE_KINDS = (SignalKind.HELLO, SignalKind.OFFER, SignalKind.ANSWER, SignalKind.ICE)
 
 
@@ -250,13 +252,19 @@ def call_join(
             seconds=settings.EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS
         )
         peer_after = max((top for sender, top in seqs.items() if sender != user.pk), default=0)
+        # The joiner's hello, so the other side (re)starts the negotiation: sent by the join
+        # itself, one request less for each side.
+        hello_seq = seqs.get(user.pk, 0) + 1
+        SignalMessage.objects.create(
+            session=session, sender=user, seq=hello_seq, kind=SignalKind.HELLO, created_at=now
+        )
         question_services.question_touch(question_id=offer.question_id)
     return Joined(
         session=session,
         participant=participant,
         role=role,
         rejoined=rejoined,
-        next_seq=seqs.get(user.pk, 0) + 1,
+        next_seq=hello_seq + 1,
         peer_after=peer_after,
         peer_present=peer_present,
     )
@@ -312,7 +320,11 @@ def _participant_of_open(offer_id: int, user: User) -> CallParticipant:
 
 
 def _heartbeat(participant: CallParticipant, now: datetime) -> None:
-    CallParticipant.objects.filter(pk=participant.pk).update(last_heartbeat_at=now)
+    """Record that the participant is still there; at most one write per HEARTBEAT_WRITE_SECONDS
+    (a poll every 250 ms must not be a write and a commit each), so the recorded last
+    heartbeat, and a swept call's end, is at most that much early."""
+    if now - participant.last_heartbeat_at >= timedelta(seconds=HEARTBEAT_WRITE_SECONDS):
+        CallParticipant.objects.filter(pk=participant.pk).update(last_heartbeat_at=now)
 
 
 def signal_send(*, offer_id: int, user: User, messages: Any, now: datetime | None = None) -> int:

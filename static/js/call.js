@@ -5,7 +5,8 @@
 // same numbers (the server stores each number once); the poll asks for the other
 // side's messages after the last number seen and drops any it has already handled.
 // The customer makes the offer; the expert answers. A side that (re)joins says
-// "hello"; the customer answers a hello with a fresh offer, so a reload reconnects.
+// "hello" (the server posts it on join); the customer answers a hello with a fresh
+// offer, so a reload reconnects.
 // The live call sits in #call-stage, outside the panel, which the page's own poll
 // re-renders.
 (function () {
@@ -264,7 +265,6 @@
         if (j.ice_servers) call.iceServers = j.ice_servers;
         say(j.peer_present ? "Connecting…" : "Waiting for the other side to join…", "waiting");
         if (d.kind === "screen_share" && d.role === "customer") post(call.urls.event, { kind: "share_started" }).catch(function () {});
-        send("hello");
         if (call.role === "customer" && j.peer_present) makeOffer();
         schedulePoll();
         tick();

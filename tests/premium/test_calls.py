@@ -132,15 +132,14 @@ def test_a_fulfilled_offer_cannot_be_called_again(world, video):
 
 def test_a_participant_who_reconnects_rejoins_the_same_session(world, video):
     first = join(video, world.customer)
-    calls.signal_send(
-        offer_id=video.pk,
-        user=world.customer,
-        messages=[{"seq": 1, "kind": "hello"}, ice(2)],
-    )
+    assert first.next_seq == 2  # the join posted the customer's hello as 1
+    calls.signal_send(offer_id=video.pk, user=world.customer, messages=[ice(2), ice(3)])
     join(video, world.expert)
     again = join(video, world.customer)  # a reload: a new token, the same session
     assert again.rejoined and again.session.pk == first.session.pk
-    assert again.next_seq == 3  # numbering carries on, nothing of the old run is overwritten
+    # Numbering carries on (a new hello is 4), nothing of the old run is overwritten.
+    assert again.next_seq == 5
+    assert again.peer_after == 1  # the expert's hello came before: not for the new page
     assert again.peer_present
     participant = CallParticipant.objects.get(user=world.customer)
     assert participant.joins == 2
@@ -157,43 +156,43 @@ def test_a_participant_who_reconnects_rejoins_the_same_session(world, video):
 
 
 def test_signals_arrive_in_order_and_a_retried_post_is_stored_once(world, video):
-    join(video, world.customer)
-    join(video, world.expert)
-    offer_msg = {"seq": 1, "kind": "offer", "payload": {"gen": 1, "type": "offer", "sdp": "v=0"}}
-    calls.signal_send(offer_id=video.pk, user=world.customer, messages=[offer_msg, ice(2)])
+    join(video, world.customer)  # its hello is the customer's 1
+    expert = join(video, world.expert)
+    offer_msg = {"seq": 2, "kind": "offer", "payload": {"gen": 1, "type": "offer", "sdp": "v=0"}}
+    calls.signal_send(offer_id=video.pk, user=world.customer, messages=[offer_msg, ice(3)])
     # The answer to that post was lost: the browser posts the same numbers again, and more.
     calls.signal_send(
-        offer_id=video.pk, user=world.customer, messages=[offer_msg, ice(2), ice(3, 1)]
+        offer_id=video.pk, user=world.customer, messages=[offer_msg, ice(3), ice(4, 1)]
     )
-    poll = calls.signal_poll(offer_id=video.pk, user=world.expert, after=0)
-    assert [(m.seq, m.kind) for m in poll.messages] == [(1, "offer"), (2, "ice"), (3, "ice")]
-    # The expert saw up to 1: the rest comes again (at-least-once), its own never does.
+    poll = calls.signal_poll(offer_id=video.pk, user=world.expert, after=expert.peer_after)
+    assert [(m.seq, m.kind) for m in poll.messages] == [(2, "offer"), (3, "ice"), (4, "ice")]
+    # The expert saw up to 2: the rest comes again (at-least-once), its own never does.
     calls.signal_send(
         offer_id=video.pk,
         user=world.expert,
-        messages=[{"seq": 1, "kind": "answer", "payload": {"gen": 1, "type": "answer"}}],
+        messages=[{"seq": 2, "kind": "answer", "payload": {"gen": 1, "type": "answer"}}],
     )
-    again = calls.signal_poll(offer_id=video.pk, user=world.expert, after=1)
-    assert [m.seq for m in again.messages] == [2, 3]
+    again = calls.signal_poll(offer_id=video.pk, user=world.expert, after=2)
+    assert [m.seq for m in again.messages] == [3, 4]
     answer = calls.signal_poll(offer_id=video.pk, user=world.customer, after=0)
-    assert [(m.seq, m.kind) for m in answer.messages] == [(1, "answer")]
+    assert [(m.seq, m.kind) for m in answer.messages] == [(1, "hello"), (2, "answer")]
 
 
 def test_many_signals_in_many_posts_are_all_delivered(world, video):
-    join(video, world.customer)
-    join(video, world.expert)
-    for start in range(1, 61, 3):  # 60 messages, 3 per post
+    customer = join(video, world.customer)
+    join(video, world.expert)  # its hello is the expert's 1
+    for start in range(2, 62, 3):  # 60 messages, 3 per post
         calls.signal_send(
             offer_id=video.pk,
             user=world.expert,
-            messages=[ice(seq, seq) for seq in range(start, start + 3)],
+            messages=[ice(seq, seq - 1) for seq in range(start, start + 3)],
         )
-    seen, after = [], 0
+    seen, after = [], customer.peer_after
     while True:
         batch = calls.signal_poll(offer_id=video.pk, user=world.customer, after=after).messages
         if not batch:
             break
-        seen += [m.payload["c"]["candidate"] for m in batch]
+        seen += [m.payload["c"]["candidate"] for m in batch if m.kind == "ice"]
         after = batch[-1].seq
     assert seen == [f"c{n}" for n in range(1, 61)]
 
@@ -212,7 +211,7 @@ def test_bad_signals_are_refused_with_a_reason(world, video, messages, message):
     join(video, world.customer)
     with pytest.raises(InvalidInput, match=message):
         calls.signal_send(offer_id=video.pk, user=world.customer, messages=messages)
-    assert not SignalMessage.objects.exists()
+    assert list(SignalMessage.objects.values_list("kind", flat=True)) == ["hello"]  # the join's
 
 
 def test_only_people_on_the_call_can_signal(world, video):
@@ -378,9 +377,9 @@ def test_the_json_endpoints_refuse_strangers_and_serve_the_two(client, world, vi
     assert reused.status_code == 403
     sent = client.post(
         f"/offers/{video.pk}/call/signal",
-        json.dumps({"messages": [ice(1)]}),
+        json.dumps({"messages": [ice(2)]}),
         content_type="application/json",
     )
-    assert sent.json() == {"stored_up_to": 1}
+    assert sent.json() == {"stored_up_to": 2}
     client.force_login(world.same_category_expert)
     assert client.get(f"/offers/{video.pk}/call/poll?after=0").status_code == 404
