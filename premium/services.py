@@ -497,12 +497,15 @@ def on_payment_succeeded(payment: Payment) -> None:
     privacy_services.box_open(question_id=offer.question_id)
     told = [(offer.customer, f"You accepted {offer.service_name}: {offer.price_display} paid")]
     if offer.kind == OfferKind.EXPERT and offer.expert is not None:
-        question_services.question_rate_automatic(
+        question = question_services.question_rate_automatic(
             question_id=offer.question_id, note=f"offer-{offer.pk} accepted"
         )
         profile = ExpertProfile.objects.select_related("user").get(user=offer.expert)
         credit.question_credit(
-            question_id=offer.question_id, trigger="offer", expert_profile=profile
+            question_id=offer.question_id,
+            trigger="offer",
+            expert_profile=profile,
+            locked_question=question,
         )
         share = Money(offer.price_minor, offer.currency).share(profile.payout_level_bp)
         payment_services.expert_credit(

@@ -94,7 +94,6 @@ def box_get_for_user(*, question_id: int, user: User) -> tuple[PrivateBox, str]:
     return box, "customer" if question.customer_id == user.pk else "expert"
 
 
-@transaction.atomic
 def box_open(*, question_id: int) -> None:
     """An offer on the question was accepted (premium tells us): the box exists from now.
     One INSERT that does nothing when the box exists (a second accepted offer)."""

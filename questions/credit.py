@@ -71,17 +71,26 @@ def _refund_requested(question_id: int) -> bool:
 
 @transaction.atomic(savepoint=False)
 def question_credit(
-    *, question_id: int, trigger: str, expert_profile: ExpertProfile | None = None
+    *,
+    question_id: int,
+    trigger: str,
+    expert_profile: ExpertProfile | None = None,
+    locked_question: Question | None = None,
 ) -> bool:
     """Credit the expert for the question, once. Returns whether a credit was recorded now.
 
-    `expert_profile`: the assigned expert's profile when the caller has it (not read again).
+    The caller may pass what it has, so it is not read again: `expert_profile`, the
+    assigned expert's profile; `locked_question`, the question with its category, read
+    under its row lock in the caller's transaction.
     """
-    question = (
-        Question.objects.select_for_update(of=("self",))
-        .select_related("category")
-        .get(pk=question_id)
-    )
+    if locked_question is not None and locked_question.pk == question_id:
+        question = locked_question
+    else:
+        question = (
+            Question.objects.select_for_update(of=("self",))
+            .select_related("category")
+            .get(pk=question_id)
+        )
     if question.credited_at is not None or question.expert_id is None:
         return False
     if question.status in (QuestionStatus.REFUNDED, QuestionStatus.INTAKE, QuestionStatus.OPEN):

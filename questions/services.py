@@ -477,8 +477,16 @@ def question_touch(*, question_id: int) -> None:
 @transaction.atomic(savepoint=False)
 def question_rate_automatic(*, question_id: int, note: str) -> Question:
     """5 stars, recorded as automatic (an accepted expert offer). A rating the customer
-    already gave is kept: it is theirs."""
-    question = _lock(question_id)
+    already gave is kept: it is theirs. Returns the question, locked, with its category
+    (the question credit that follows uses both)."""
+    question = (
+        Question.objects.select_for_update(of=("self",))
+        .select_related("category")
+        .filter(pk=question_id)
+        .first()
+    )
+    if question is None:
+        raise NotFound("This question does not exist.")
     if question.rating_stars is not None:
         return question
     fields = {
