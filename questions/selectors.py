@@ -137,16 +137,17 @@ def open_questions_for_expert(
     ids = [c.pk for c in categories]
     if category_slug:
         ids = [c.pk for c in categories if c.slug == category_slug]
-    # The ids of the page (and one more) first: an index-only scan of
+    # The ids of the page (and one more) in a subquery: an index-only scan of
     # question_open_recent_cat, however deep the page; then those rows only.
-    page_ids = list(
+    page_ids = (
         Question.objects.filter(status=QuestionStatus.OPEN, category_id__in=ids)
         .order_by("-posted_at", "-id")
-        .values_list("id", flat=True)[(page - 1) * size : page * size + 1]
+        .values("id")[(page - 1) * size : page * size + 1]
     )
     by_category = {c.pk: c for c in categories}
-    rows = sorted(
-        Question.objects.filter(pk__in=page_ids[:size]).only(
+    rows = list(
+        Question.objects.filter(pk__in=page_ids)
+        .only(
             "id",
             "title",
             "summary",
@@ -157,13 +158,12 @@ def open_questions_for_expert(
             "phone_price_minor",
             "posted_at",
             "category_id",
-        ),
-        key=lambda q: (q.posted_at, q.pk),
-        reverse=True,
+        )
+        .order_by("-posted_at", "-id")
     )
     for q in rows:
         q.category = by_category[q.category_id]
-    return Page(rows, page, len(page_ids) > size), categories
+    return Page(rows[:size], page, len(rows) > size), categories
 
 
 def questions_of_customer(*, customer: User, limit: int = 50) -> list[Question]:

@@ -190,7 +190,7 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
                 "card": payment_services.card_get(user=user),
             },
         )
-    presence.mark(user.pk, presence.question_place(question.pk))
+    presence.mark_throttled(user.pk, presence.question_place(question.pk))
     if user.unread_notifications:
         # Opening the conversation is reading what the bell said about it.
         notifications.notifications_mark_read(user=user, url=services.question_url(question.pk))
