@@ -42,9 +42,23 @@ def test_question_page_queries_do_not_grow_with_messages(client, world, assigned
         services.message_post(question_id=assigned_question.pk, author=author, body=f"m{i}")
     many = count_queries(client, url)
     assert few == many
-    # Session user, question, payment, refund, messages, offers, expert profile (nav), and
-    # with unread notifications about it, two UPDATEs to read them.
+    # Session user, question, payment, refund, messages (read once per version, then
+    # cached), offers (shared by the premium and calls panels), private box, expert
+    # profile (nav), and with unread notifications about it, two UPDATEs to read them.
     assert many <= 12
+
+
+def test_an_unchanged_conversation_is_not_read_again(client, world, assigned_question):
+    for i in range(10):
+        author = world.customer if i % 2 else world.expert
+        services.message_post(question_id=assigned_question.pk, author=author, body=f"m{i}")
+    client.force_login(world.expert)
+    url = reverse("question_detail", args=[assigned_question.pk])
+    first = count_queries(client, url)
+    again = count_queries(client, url)
+    assert any("questions_message" in q and "body_html" in q for q in first.sql)
+    assert not any("body_html" in q for q in again.sql)
+    assert again < first
 
 
 def test_all_questions_queries_do_not_grow_with_questions(client, world):
