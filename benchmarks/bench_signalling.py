@@ -423,11 +423,11 @@ def main(argv: list[str] | None = None) -> int:
             c, e = sides[slowest]
             start = min(x[0] for x in c.trace + e.trace)
             print("  slowest set-up, request by request (start ms, side, request, ms):")
-            for side, (t, what, ms) in sorted(
+            for role, (at, what, ms) in sorted(
                 [("customer", x) for x in c.trace] + [("expert", x) for x in e.trace],
                 key=lambda item: item[1][0],
             ):
-                print(f"    {(t - start) * 1000:7.0f}  {side:8}  {what:28} {ms:6.1f}")
+                print(f"    {(at - start) * 1000:7.0f}  {role:8}  {what:28} {ms:6.1f}")
         if errors:
             print(f"  errors              {len(errors)}, first: {errors[0]}")
         if times:

@@ -154,7 +154,7 @@ class CallSessionAdmin(admin.ModelAdmin):
     list_select_related = ["offer"]
     date_hierarchy = "created_at"
     inlines = [CallParticipantInline, CallEventInline]
-    readonly_fields = [
+    fields = readonly_fields = (
         "offer",
         "kind",
         "status",
@@ -167,8 +167,7 @@ class CallSessionAdmin(admin.ModelAdmin):
         "consented_at",
         "customer_joined_at",
         "expert_joined_at",
-    ]
-    fields = readonly_fields
+    )
 
     @admin.display(description="Duration")
     def duration(self, obj: CallSession) -> str:

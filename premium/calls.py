@@ -50,6 +50,8 @@ JOIN_TOKEN_SECONDS = 120
 # Signalling limits: one message's JSON payload (an SDP is 2-6 KB), messages per post.
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_BATCH = 50
+# Signalling messages of an ended call are deleted by the sweep after this long.
+SIGNAL_RETENTION_SECONDS = 3600
 # A participant's heartbeat is written at most this often (seconds).
 HEARTBEAT_WRITE_SECONDS = 5
 SENDABLE_KINDS = (SignalKind.HELLO, SignalKind.OFFER, SignalKind.ANSWER, SignalKind.ICE)
@@ -455,7 +457,8 @@ def call_hang_up(
 
 def call_sweep(*, now: datetime | None = None, batch: int = 200) -> int:
     """Beat job: an open session whose people all stopped polling for the heartbeat timeout
-    is ended at its real end: the last heartbeat of anyone on it."""
+    is ended at its real end: the last heartbeat of anyone on it. Signalling messages of
+    sessions ended over SIGNAL_RETENTION_SECONDS ago are deleted."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS)
     stale = list(
@@ -490,6 +493,12 @@ def call_sweep(*, now: datetime | None = None, batch: int = 200) -> int:
                 end_reason=CallEndReason.LOST,
             )
             closed += 1
+    # Signalling of calls ended a while ago is transport, not log (ICE candidates carry
+    # network addresses): it goes; the sessions, participants and events stay.
+    SignalMessage.objects.filter(
+        session__status=CallStatus.ENDED,
+        session__ended_at__lt=now - timedelta(seconds=SIGNAL_RETENTION_SECONDS),
+    ).delete()
     return closed
 
 

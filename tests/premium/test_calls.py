@@ -267,6 +267,10 @@ def test_the_sweep_closes_a_vanished_call_at_its_last_heartbeat(world, video):
     assert session.ended_at == last  # the real end, not the sweep's time
     assert session.duration_seconds == 40
     assert calls.call_sweep(now=last + timedelta(minutes=20)) == 0  # once
+    assert SignalMessage.objects.exists()
+    calls.call_sweep(now=last + timedelta(hours=2))  # the log stays, the signalling goes
+    assert not SignalMessage.objects.exists()
+    assert CallSession.objects.get().participants.count() == 2
 
 
 def test_the_sweep_leaves_a_call_someone_is_still_on(world, video):

@@ -247,6 +247,12 @@ def test_fulfilment_report(world, due_question, phone_call):
     services.offer_accept(offer_id=offer.pk, customer=world.customer)
     with pytest.raises(InvalidInput, match="cannot be completed"):
         services.offer_fulfil(offer_id=offer.pk, expert=world.expert, delivered=False)
+    # A phone call is delivered in the browser: one that connected (premium.calls) counts.
+    from premium import calls
+
+    token = calls.join_token_issue(offer_id=offer.pk, user=world.customer)
+    calls.call_join(offer_id=offer.pk, user=world.customer, token=token)
+    calls.call_event(offer_id=offer.pk, user=world.customer, kind="connected")
     report = services.offer_fulfil(
         offer_id=offer.pk, expert=world.expert, delivered=True, notes="20 min"
     )
