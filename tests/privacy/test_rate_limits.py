@@ -147,6 +147,7 @@ def test_private_box_writes_past_the_limit_get_429(client, world, accepted):
     assert response.status_code == 429
     assert page_says(response, "Too many changes at once")
     box = PrivateBox.objects.get(question=accepted)
+    assert box.customer_info is not None
     assert box.customer_info["phone"] == "+1 415 555 0102"
 
 
