@@ -290,6 +290,12 @@ def open_phone_request(customer: User) -> Question | None:
 
 
 def _duplicate(existing: Question) -> Conflict:
+    if existing.status == QuestionStatus.INTAKE:
+        return Conflict(
+            f"You already have a phone-call request open (“{existing.title}”) that is not "
+            "paid yet: pay for it from its page, or choose a chat for this question.",
+            code="phone_request_open",
+        )
     return Conflict(
         f"You already have a phone-call request open (“{existing.title}”): an expert will "
         "call you about it. You can choose a chat for this question instead.",
@@ -331,8 +337,13 @@ def intake_finish_phone(*, intake_id: int, customer: User) -> Question:
                 status=QuestionStatus.INTAKE,
             )
     except IntegrityError:
+        # Another tab's request committed first (the unique constraint waited for it).
         raced = open_phone_request(customer)
-        raise _duplicate(raced or Question(title=session.title)) from None
+        if raced is not None:
+            raise _duplicate(raced) from None
+        raise Conflict(
+            "You already have a phone-call request open.", code="phone_request_open"
+        ) from None
     QuestionEvent.objects.create(
         question=question, actor=customer, to_status=QuestionStatus.INTAKE, note="phone request"
     )

@@ -451,3 +451,13 @@ def test_admins_set_the_rollout_and_reach_the_report_from_it(client, settings, w
     )
     listing = client.get("/admin/marketplace/rollout/").content.decode()
     assert reverse("admin:questions_rollout_report") in listing and "25%" in listing
+
+
+def test_an_unpaid_phone_request_is_named_when_a_second_is_refused(world, phone_first):
+    from tests.factories import save_card
+
+    save_card(world.customer, "4000000000000341")  # every charge declined
+    phone_request(world.customer, world.category)
+    session = answer_all(start(world.customer, world.category, title="Second"), world.customer)
+    with pytest.raises(Conflict, match="not paid yet: pay for it from its page"):
+        intake.intake_finish_phone(intake_id=session.pk, customer=world.customer)
