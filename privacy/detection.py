@@ -1120,8 +1120,14 @@ def _judge_labeled_handle(sc: _Scan, m: re.Match[str]) -> Finding | None:
     if strict is not None:
         # signal, snap, x, threads, line are ordinary words too: only unmistakable forms.
         plat, colon = strict.lower(), sep in (":", "=", "-", "–", "—")
+        # "my snap is jess_lovesdogs": offered as mine, shaped like a handle.
+        mine_shaped = sep == "is" and shaped and _MINE_BEFORE_RE.search(sc.clause_before(m.start()))
         if not (
-            at or named or (plat == "snap" and colon) or (plat == "signal" and colon and shaped)
+            at
+            or named
+            or mine_shaped
+            or (plat == "snap" and colon)
+            or (plat == "signal" and colon and shaped)
         ):
             return None
     elif sep == "is":

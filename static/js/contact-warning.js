@@ -1090,7 +1090,11 @@
     var strict = m.groups.strict;
     if (strict !== undefined) {
       var plat = strict.toLowerCase(), colon = [":", "=", "-", "–", "—"].indexOf(sep) >= 0;
-      if (!(at || named || (plat === "snap" && colon) || (plat === "signal" && colon && shaped))) {
+      // "my snap is jess_lovesdogs": offered as mine, shaped like a handle.
+      var mineShaped =
+        sep === "is" && shaped && MINE_BEFORE_RE.search(sc.clauseBefore(m.start), 0);
+      if (!(at || named || mineShaped || (plat === "snap" && colon) ||
+            (plat === "signal" && colon && shaped))) {
         return null;
       }
     } else if (sep === "is") {
