@@ -461,3 +461,30 @@ def test_an_unpaid_phone_request_is_named_when_a_second_is_refused(world, phone_
     session = answer_all(start(world.customer, world.category, title="Second"), world.customer)
     with pytest.raises(Conflict, match="not paid yet: pay for it from its page"):
         intake.intake_finish_phone(intake_id=session.pk, customer=world.customer)
+
+
+def test_a_declined_phone_payment_comes_back_to_the_bot_page_to_pay_again(
+    client, world, phone_first
+):
+    from tests.factories import save_card
+
+    save_card(world.customer, "4000000000000341")
+    client.force_login(world.customer)
+    location = ask_page(client, world.category)["Location"]
+    client.post(location, {"answer": "VW"})
+    client.post(location, {"answer": "Diesel"})
+    session = IntakeSession.objects.get(customer=world.customer)
+    refused = client.post(reverse("intake_finish", args=[session.pk]), {"channel": "phone"})
+    assert refused.status_code == 402
+    text = refused.content.decode()
+    assert "The payment did not go through" in text and "Nothing was charged" in text
+    # The page (and the draft's page) offer to pay again; a good card books the call.
+    assert "Pay $49.00 and request the call" in client.get(location).content.decode()
+    question = Question.objects.get(customer=world.customer)
+    assert "Pay $49.00 and request the call" in client.get(f"/q/{question.pk}/").content.decode()
+    save_card(world.customer, "4242424242424242")
+    paid = client.post(reverse("intake_finish", args=[session.pk]), {"channel": "phone"})
+    assert paid["Location"] == f"/q/{question.pk}/"
+    question.refresh_from_db()
+    assert question.status == QuestionStatus.OPEN
+    assert Payment.objects.filter(user=world.customer, status=PaymentStatus.SUCCEEDED).count() == 1
