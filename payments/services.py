@@ -244,6 +244,56 @@ def _live_payment(reference: str) -> Payment | None:
     return Payment.objects.filter(reference=reference).exclude(status=PaymentStatus.FAILED).first()
 
 
+def payment_prepare(
+    *, user: User, reference: str, amount_minor: int, currency: str, description: str
+) -> Payment:
+    """The payment row that names the charge of `reference` (its idempotency key), created
+    once: `pending` with the card on file, or the live one recorded before.
+
+    A caller may record it in its own transaction (e.g. with the offer that moves to
+    `accepting`) and pass it to `payment_charge` once that has committed.
+    """
+    if amount_minor <= 0:
+        raise InvalidInput("A charge must be more than zero.")
+    # With the gateway's customer record, which the charge needs next.
+    card = (
+        Card.objects.filter(user=user, removed_at__isnull=True)
+        .select_related("user__gateway_customer")
+        .first()
+    )
+    payment: Payment | None
+    if card is None:
+        payment = _live_payment(reference)
+        if payment is None:
+            raise PaymentFailed(
+                "Add a card first: your card is charged when you post.", code="no_card"
+            )
+    else:
+        # Inserted first: a live payment of this reference (a retry) makes the insert fail
+        # on the one-live-payment-per-reference constraint, and that one is used.
+        try:
+            with transaction.atomic():
+                payment = Payment.objects.create(
+                    user=card.user,  # the same user, with its gateway customer loaded
+                    reference=reference,
+                    description=description[:200],
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    gateway=get_gateway().name,
+                    card=card,
+                )
+                PaymentEvent.objects.create(payment=payment, to_status="pending", source="charge")
+        except IntegrityError:
+            payment = _live_payment(reference)
+            if payment is None:
+                raise
+    if payment.user_id != user.pk:
+        raise Forbidden("This payment belongs to someone else.")
+    if payment.amount_minor != amount_minor or payment.currency != currency:
+        raise Conflict("This was already charged with another amount.")
+    return payment
+
+
 def payment_charge(
     *,
     user: User,
@@ -252,48 +302,25 @@ def payment_charge(
     currency: str,
     description: str,
     return_url: str = "",
+    prepared: Payment | None = None,
 ) -> Payment:
     """Charge the user's card on file for `reference`, exactly once however often it is called.
 
+    `prepared`: the payment `payment_prepare` returned, already committed.
     Returns the payment: `succeeded`, `requires_action` (send the customer to
     `next_action_url` or complete `client_secret` on the page), or raises
     PaymentFailed with the reason (the payment is then `failed`).
     """
-    if amount_minor <= 0:
-        raise InvalidInput("A charge must be more than zero.")
-    payment = _live_payment(reference)
-    if payment is not None and payment.user_id != user.pk:
-        raise Forbidden("This payment belongs to someone else.")
-    if payment is None:
-        # With the gateway's customer record, which the charge needs next.
-        card = (
-            Card.objects.filter(user=user, removed_at__isnull=True)
-            .select_related("user__gateway_customer")
-            .first()
+    if prepared is not None and prepared.reference == reference and prepared.user_id == user.pk:
+        payment = prepared
+    else:
+        payment = payment_prepare(
+            user=user,
+            reference=reference,
+            amount_minor=amount_minor,
+            currency=currency,
+            description=description,
         )
-        if card is None:
-            raise PaymentFailed(
-                "Add a card first: your card is charged when you post.", code="no_card"
-            )
-        try:
-            with transaction.atomic():
-                payment = Payment.objects.create(
-                    user=user,
-                    reference=reference,
-                    description=description[:200],
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    gateway=get_gateway().name,
-                    card=card,
-                )
-                payment.user = card.user  # the same user, with its gateway customer loaded
-                PaymentEvent.objects.create(payment=payment, to_status="pending", source="charge")
-        except IntegrityError:
-            payment = _live_payment(reference)
-            if payment is None:
-                raise
-    if payment.amount_minor != amount_minor or payment.currency != currency:
-        raise Conflict("This was already charged with another amount.")
     if payment.status != PaymentStatus.PENDING:
         return _charge_outcome(payment)
     return _charge_outcome(_confirm(payment, return_url=return_url))

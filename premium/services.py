@@ -414,6 +414,7 @@ def offer_accept(*, offer_id: int, customer: User) -> tuple[Offer, Payment]:
     charge returns the offer to `sent` with the reason; a charge that needs
     authentication leaves it `accepting` until the customer completes it.
     """
+    prepared: Payment | None = None
     with transaction.atomic():
         offer = _lock_for_customer(offer_id, customer)
         if offer.status == OfferStatus.SENT and offer.expires_at <= timezone.now():
@@ -428,21 +429,32 @@ def offer_accept(*, offer_id: int, customer: User) -> tuple[Offer, Payment]:
                 charge_failure="",
                 accepting_since=timezone.now(),
             )
+            # The payment that names the charge is recorded with `accepting` (one commit
+            # less); without a card on file the charge below fails and says so.
+            with contextlib.suppress(payment_services.PaymentFailed):
+                prepared = payment_services.payment_prepare(**_charge_params(offer))
     if expired:
         raise Conflict("This offer has expired.", code="offer_expired")
-    return offer, _charge(offer)
+    return offer, _charge(offer, prepared=prepared)
 
 
-def _charge(offer: Offer) -> Payment:
+def _charge_params(offer: Offer) -> dict[str, Any]:
+    return {
+        "user": offer.customer,
+        "reference": offer.payment_reference,
+        "amount_minor": offer.price_minor,
+        "currency": offer.currency,
+        "description": f"{offer.service_name} on question #{offer.question_id}"[:200],
+    }
+
+
+def _charge(offer: Offer, *, prepared: Payment | None = None) -> Payment:
     """Charge an `accepting` offer (idempotent by its payment reference)."""
     try:
         payment = payment_services.payment_charge(
-            user=offer.customer,
-            reference=offer.payment_reference,
-            amount_minor=offer.price_minor,
-            currency=offer.currency,
-            description=f"{offer.service_name} on question #{offer.question_id}"[:200],
+            **_charge_params(offer),
             return_url=reverse("offer_payment_return", args=[offer.pk]),
+            prepared=prepared,
         )
     except payment_services.PaymentFailed as exc:
         with transaction.atomic():

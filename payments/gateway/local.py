@@ -31,6 +31,8 @@ from urllib.parse import urlencode, urlsplit
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, Subquery
+from django.db.models.fields.json import KT
 from django.urls import reverse
 from django.utils import timezone
 
@@ -383,9 +385,9 @@ class LocalGateway:
         self, *, intent_id: str, idempotency_key: str, return_url: str = ""
     ) -> IntentResult:
         def run() -> IntentResult:
-            pi = _get(intent_id, "payment_intent", lock=True)
+            pi, pm = _lock_intent_and_card(intent_id)
             if pi.data["status"] in ("requires_confirmation", "requires_payment_method"):
-                _confirm(pi, return_url=return_url)
+                _confirm(pi, return_url=return_url, pm=pm)
             # Succeeded, processing, canceled or waiting for authentication: as it is.
             return _intent_result(pi)
 
@@ -799,9 +801,37 @@ def _get_pair(
     return found[0], found[1]
 
 
-def _confirm(pi: LocalGatewayObject, *, return_url: str) -> None:
+def _lock_intent_and_card(intent_id: str) -> tuple[LocalGatewayObject, LocalGatewayObject | None]:
+    """A payment intent and its payment method, both locked, in one query (in object id
+    order, so two confirmations of one intent lock them in the same order)."""
+    card_of = LocalGatewayObject.objects.filter(object_id=intent_id, kind="payment_intent").values(
+        pm=KT("data__payment_method")
+    )[:1]
+    rows = (
+        LocalGatewayObject.objects.select_for_update()
+        .filter(
+            Q(object_id=intent_id, kind="payment_intent")
+            | Q(object_id=Subquery(card_of), kind="payment_method")
+        )
+        .order_by("object_id")
+    )
+    pi = pm = None
+    for row in rows:
+        if row.kind == "payment_intent":
+            pi = row
+        else:
+            pm = row
+    if pi is None:
+        raise GatewayError("No such payment.", code="resource_missing")
+    return pi, pm
+
+
+def _confirm(
+    pi: LocalGatewayObject, *, return_url: str, pm: LocalGatewayObject | None = None
+) -> None:
     """Apply the card's behaviour to a locked intent that waits for confirmation."""
-    pm = _get(pi.data["payment_method"], "payment_method")
+    if pm is None or pm.object_id != pi.data["payment_method"]:
+        pm = _get(pi.data["payment_method"], "payment_method")
     if pm.data.get("customer") != pi.data["customer"]:
         raise GatewayError(
             "This card is no longer on file for this customer.",

@@ -112,4 +112,4 @@ def test_a_paid_post_through_the_api_stays_within_its_query_budget(
     assert ledger.balance(ledger.clearing("local")) == 2 * 2500
 
 
-QUERIES_PER_PAID_POST = 44
+QUERIES_PER_PAID_POST = 42
