@@ -22,7 +22,7 @@ from django.utils.timesince import timesince
 
 from marketplace.models import User
 
-from .models import Message, Question
+from .models import Channel, Message, Question
 
 THREAD_TTL_SECONDS = 24 * 3600
 # Shown beside each message; the poll's JSON uses the same format (views._message_json).
@@ -116,8 +116,9 @@ def preview_rows_html(
             pk=q.pk,
             icon=channel_icon(q.channel),
             url=escape(f"{detail_prefix}{q.pk}/"),
-            title=escape(q.title),
-            summary=escape(q.summary),
+            # A phone-call request shows category, price and channel until accepted.
+            title=escape(q.title) if q.channel != Channel.PHONE else "Phone call request",
+            summary=escape(q.summary) if q.channel != Channel.PHONE else "",
             category=escape(q.category.name),
             price=escape(q.price_display),
             posted_iso=q.posted_at.isoformat() if q.posted_at else "",

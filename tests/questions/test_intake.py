@@ -488,3 +488,14 @@ def test_a_declined_phone_payment_comes_back_to_the_bot_page_to_pay_again(
     question.refresh_from_db()
     assert question.status == QuestionStatus.OPEN
     assert Payment.objects.filter(user=world.customer, status=PaymentStatus.SUCCEEDED).count() == 1
+
+
+def test_all_questions_shows_a_phone_request_by_category_price_and_icon_only(
+    client, world, phone_first
+):
+    question, _ = phone_request(world.customer, world.category)
+    client.force_login(world.expert)
+    page = client.get(reverse("all_questions")).content.decode()
+    row = page.split(f'data-question="{question.pk}"')[1].split("</li>")[0]
+    assert "Phone call request" in row and "$49.00" in row and "channel-phone" in row
+    assert "Engine light" not in row and "refuelling" not in row
