@@ -4,11 +4,12 @@ signalling without loss, reconnecting, the sweep, the log, and fulfilment from t
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -18,7 +19,9 @@ from premium import services as premium_services
 from premium.call_models import CallEvent, CallParticipant, CallSession, SignalMessage
 from premium.call_panel import call_panel
 from premium.models import ServiceKind, ServiceTemplate
+from questions import services as question_services
 from questions.selectors import question_get_for_user
+from tests.factories import make_category, make_customer, make_expert, make_question
 
 pytestmark = pytest.mark.django_db
 
@@ -387,3 +390,54 @@ def test_the_json_endpoints_refuse_strangers_and_serve_the_two(client, world, vi
     assert sent.json() == {"stored_up_to": 2}
     client.force_login(world.same_category_expert)
     assert client.get(f"/offers/{video.pk}/call/poll?after=0").status_code == 404
+
+
+# --- Concurrency (PostgreSQL) ----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_both_sides_joining_at_once_share_one_session_and_a_token_is_spent_once():
+    assert connection.vendor == "postgresql"
+    cat = make_category()
+    customer, expert = make_customer(), make_expert(cat)
+    question = make_question(customer=customer, category=cat)
+    question_services.question_pick_up(question_id=question.pk, expert=expert)
+    offer = premium_services.auto_offer_create(
+        question_id=question.pk,
+        service_name="Phone call",
+        description="A call",
+        price_minor=3000,
+    )
+    premium_services.offer_accept(offer_id=offer.pk, customer=customer)
+    # 10 joins of each side at once: 5 with one shared token each, 5 with their own.
+    shared = {u.pk: calls.join_token_issue(offer_id=offer.pk, user=u) for u in (customer, expert)}
+    jobs = [(u, shared[u.pk]) for u in (customer, expert) for _ in range(5)]
+    jobs += [
+        (u, calls.join_token_issue(offer_id=offer.pk, user=u))
+        for u in (customer, expert)
+        for _ in range(5)
+    ]
+    barrier = threading.Barrier(len(jobs))
+    outcomes: list[str] = []
+
+    def run(user, token):
+        try:
+            barrier.wait()
+            calls.call_join(offer_id=offer.pk, user=user, token=token)
+            outcomes.append("joined")
+        except Forbidden:
+            outcomes.append("refused")
+        except Exception as exc:
+            outcomes.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["joined"] * 12 + ["refused"] * 8
+    session = CallSession.objects.get()
+    assert session.participants.count() == 2
+    assert sum(p.joins for p in session.participants.all()) == 12
