@@ -12,6 +12,7 @@ the question page, is tests/browser/test_calls.py.)
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from marketplace import demo
 from premium.models import Offer, OfferStatus
 from questions import intake
 from questions.models import Channel, Experience, Question, QuestionStatus
-from tests.browser.conftest import NewContext, cars, log_in, nav, seed_expert
+from tests.browser.conftest import NewContext, cars, log_in, nav, seed_expert, shot
 from tests.factories import TEST_CARD, save_card
 
 pytestmark = [
@@ -67,7 +68,7 @@ def ask_and_answer_the_bot(page: Page, base: str) -> None:
 
 
 def test_phone_first_bot_phone_call_paid_request_center_accept_then_transcript(
-    new_context: NewContext, live_server: Any
+    new_context: NewContext, live_server: Any, screenshots_dir: Path
 ) -> None:
     base = live_server.url
     category = cars()
@@ -84,6 +85,7 @@ def test_phone_first_bot_phone_call_paid_request_center_accept_then_transcript(
     expect(choice).to_be_visible()
     expect(cpage.locator("#phone-price")).to_have_text("$45.00")
     choice.get_by_label(re.compile("Phone call with an expert")).check()
+    shot(cpage, screenshots_dir, "intake-bot.png")
     cpage.get_by_role("button", name="Continue").click()
     expect(cpage).to_have_url(re.compile(r"/q/\d+/$"))
     expect(cpage.locator(".flash")).to_contain_text("Your phone call is booked and paid")
@@ -102,6 +104,7 @@ def test_phone_first_bot_phone_call_paid_request_center_accept_then_transcript(
     expect(item).to_contain_text("Cars")
     expect(item).to_contain_text("$45.00")
     expect(epage.locator("main")).not_to_contain_text(TITLE)
+    shot(epage, screenshots_dir, "request-center.png")
     expect(epage.locator("main")).not_to_contain_text("Honda Civic")
     item.get_by_role("button", name=re.compile("Accept")).click()
 
@@ -114,6 +117,7 @@ def test_phone_first_bot_phone_call_paid_request_center_accept_then_transcript(
     expect(epage.locator("h1")).to_contain_text(TITLE)
     # The hook for the call: the accepted phone call's premium panel is on this page.
     expect(epage.locator("#panel-premium")).to_be_attached()
+    shot(epage, screenshots_dir, "phone-request-accepted.png")
     offer.refresh_from_db()
     assert offer.expert_id == expert.pk
 
