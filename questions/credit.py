@@ -145,6 +145,10 @@ def credit_sweep(*, now: datetime | None = None, batch: int = 500) -> int:
             picked_up_at__lte=auto_credit_due_before(now),
             status__in=[QuestionStatus.ASSIGNED, QuestionStatus.ANSWERED, QuestionStatus.CLOSED],
         )
+        # A phone-call request is not question-credited (its price is an Auto Premium
+        # offer's, credited on a verified call): left in, it would stay due for ever and
+        # fill the batch.
+        .exclude(phone_price_minor__isnull=False)
         .order_by("picked_up_at")
         .values_list("pk", flat=True)[:batch]
     )

@@ -499,3 +499,22 @@ def test_all_questions_shows_a_phone_request_by_category_price_and_icon_only(
     row = page.split(f'data-question="{question.pk}"')[1].split("</li>")[0]
     assert "Phone call request" in row and "$49.00" in row and "channel-phone" in row
     assert "Engine light" not in row and "refuelling" not in row
+
+
+def test_the_credit_sweep_passes_over_phone_requests(world, phone_first):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from questions import credit
+
+    question, _ = phone_request(world.customer, world.category)
+    question_services.question_pick_up(question_id=question.pk, expert=world.expert)
+    chat = make_question(customer=world.other_customer, category=world.category)
+    question_services.question_pick_up(question_id=chat.pk, expert=world.expert)
+    later = timezone.now() + timedelta(days=60)
+    # A batch of one: the chat question is credited; the phone request does not block it.
+    assert credit.credit_sweep(now=later, batch=1) == 1
+    chat.refresh_from_db()
+    question.refresh_from_db()
+    assert chat.credited_at is not None and question.credited_at is None
