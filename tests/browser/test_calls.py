@@ -213,3 +213,46 @@ def test_customer_shares_their_screen_after_consenting(
         "Casey Driver agreed to share their screen", timeout=LIVE
     )
     expect(summary.locator(".call-status")).to_have_text("Ended: screen sharing stopped")
+
+
+def test_a_participant_who_reloads_rejoins_the_same_call(
+    media_context: Any, live_server: Any, settings: Any
+) -> None:
+    settings.EXPERTLINE_POLL_INTERVAL_MS = 500
+    base = live_server.url
+    customer, expert, offer = accepted_call(ServiceKind.PHONE_CALL)
+    url = f"{base}/q/{offer.question_id}/"
+    join = f"#call-offer-{offer.pk} [data-call-action=join]"
+
+    cpage = log_in(media_context, base, customer.email, demo.DEMO_PASSWORD)
+    cpage.goto(url)
+    epage = log_in(media_context, base, expert.email, demo.DEMO_PASSWORD)
+    epage.goto(url)
+    cpage.locator(join).click()
+    epage.locator(join).click()
+    for page in (cpage, epage):
+        page.wait_for_function(CONNECTED, timeout=15_000)
+
+    # The expert's tab reloads (a crash, a dropped network): the call is still open, and
+    # joining again reconnects both browsers in the same session.
+    epage.reload()
+    expect(epage.locator(join)).to_have_text("Join the voice call", timeout=LIVE)
+    epage.locator(join).click()
+    epage.wait_for_function(CONNECTED, timeout=15_000)
+    cpage.wait_for_function(CONNECTED, timeout=15_000)
+    for _ in range(25):  # the new connection carries the customer's voice (up to 5 s)
+        if inbound_packets(epage, "audio") > 0:
+            break
+        epage.wait_for_timeout(200)
+    assert inbound_packets(epage, "audio") > 0
+    session = CallSession.objects.get(offer=offer)
+    assert session.status == "connected"
+    assert session.participants.get(user=expert).joins == 2
+    assert list(session.events.filter(kind="rejoined").values_list("actor", flat=True)) == [
+        expert.pk
+    ]
+
+    cpage.locator("#call-hang-up").click()
+    expect(epage.locator("#call-state")).to_have_text("The other side hung up.", timeout=LIVE)
+    session.refresh_from_db()
+    assert session.status == "ended" and CallSession.objects.filter(offer=offer).count() == 1
