@@ -13,18 +13,21 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from glob import glob
 from pathlib import Path
 from typing import Any
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from celery.signals import before_task_publish, task_prerun
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 
+from marketplace.celery import app
 from marketplace.roles import CUSTOMER_CARE
 from privacy import services
 from privacy.models import Flag, PrivateAttachment
@@ -56,21 +59,26 @@ def leaked(text: str, secrets: list[str] = SECRETS) -> list[str]:
 
 @pytest.fixture
 def celery_payloads() -> Iterator[list[str]]:
-    """What we hand Celery: the published bodies (a real broker) and the arguments each
-    task runs with (eager mode in tests publishes nothing, runs the same payload)."""
+    """What we hand Celery: every message published to the real broker (Redis), headers
+    and body, and the arguments each task runs with on the worker."""
     seen: list[str] = []
 
     def on_publish(body: Any = None, headers: Any = None, **_: Any) -> None:
-        seen.append(repr(body) + repr(headers))
+        seen.append(f"published {headers!r} {body!r}")
 
     def on_run(task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
-        seen.append(f"{getattr(task, 'name', task)} {args!r} {kwargs!r}")
+        seen.append(f"ran {getattr(task, 'name', task)} {args!r} {kwargs!r}")
 
     before_task_publish.connect(on_publish, weak=False)
     task_prerun.connect(on_run, weak=False)
-    yield seen
-    before_task_publish.disconnect(on_publish)
-    task_prerun.disconnect(on_run)
+    app.conf.task_always_eager = False  # the tests' default is eager: publish for real
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield seen
+    finally:
+        app.conf.task_always_eager = True
+        before_task_publish.disconnect(on_publish)
+        task_prerun.disconnect(on_run)
 
 
 @pytest.fixture
@@ -146,6 +154,7 @@ def test_no_private_value_in_plain_text_anywhere_we_write(
     settings.PRIVATE_FILES_DIR = tmp_path / "private"
     settings.ADMINS = [("Ops", "ops@example.com")]  # error reports are emailed
     settings.DEBUG = False
+    settings.EXPERTLINE_PRESENCE_SECONDS = 0  # nobody is "on the page": every notice is emailed
     mail.outbox.clear()
 
     the_story(world, accepted, settings.PRIVATE_FILES_DIR)
@@ -172,6 +181,15 @@ def test_no_private_value_in_plain_text_anywhere_we_write(
     assert reports, "the 500 was reported to the admins"
     del settings.PRIVATE_INFO_KEYS  # back to the working ring
 
+    # --- The worker has run every task published (emails are sent by tasks) -------------
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        published = sum(p.startswith("published") for p in celery_payloads)
+        if sum(p.startswith("ran") for p in celery_payloads) >= published:
+            break
+        time.sleep(0.1)
+    assert [m for m in mail.outbox if "ops@example.com" not in m.to], "notifications emailed"
+
     # --- Emails: bodies, alternatives, subjects and headers ------------------------------
     emails = "\n".join(
         f"{m.subject}\n{m.body}\n{getattr(m, 'alternatives', [])!r}\n{m.extra_headers!r}\n{m.message()}"
@@ -180,6 +198,7 @@ def test_no_private_value_in_plain_text_anywhere_we_write(
     assert leaked(emails) == []
 
     # --- Celery payloads ----------------------------------------------------------------
+    assert any(p.startswith("published") for p in celery_payloads)  # the broker was used
     assert leaked("\n".join(celery_payloads)) == []
 
     # --- Logs, all loggers at DEBUG, with SQL and its parameters ------------------------
