@@ -441,3 +441,22 @@ def test_both_sides_joining_at_once_share_one_session_and_a_token_is_spent_once(
     session = CallSession.objects.get()
     assert session.participants.count() == 2
     assert sum(p.joins for p in session.participants.all()) == 12
+
+
+def test_admins_read_the_call_log_and_cannot_edit_it(client, settings, world, share):
+    join(share, world.customer, consent=True)
+    join(share, world.expert)
+    calls.call_event(offer_id=share.pk, user=world.customer, kind="connected")
+    session = calls.call_hang_up(offer_id=share.pk, user=world.customer, reason="stopped_sharing")
+    settings.EXPERTLINE_STAFF_MFA_REQUIRED = False
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("root@example.com", "pw-Admin-123")
+    client.force_login(admin_user)
+    listing = client.get("/admin/premium/callsession/").content.decode()
+    assert "Screen share" in listing and "Screen sharing stopped" in listing
+    page = client.get(f"/admin/premium/callsession/{session.pk}/change/").content.decode()
+    assert "casey@example.com" in page and "erin@example.com" in page  # participants
+    assert "agreed to share their screen" in page  # the consent event
+    assert "<form" in page and 'name="_save"' not in page  # read-only
+    assert client.get("/admin/premium/callsession/add/").status_code == 403
