@@ -29,12 +29,16 @@ def insert_once(obj: models.Model, *, unique_field: str) -> bool:
     values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     qn = connection.ops.quote_name
     pk_column = meta.pk.column if meta.pk is not None else "id"
+    conflict = meta.get_field(unique_field)
+    if not isinstance(conflict, models.Field) or not conflict.column:
+        raise ValueError(f"{unique_field} is not a column of {meta.label}")
+    conflict_column = conflict.column
     # Identifiers come from the model's metadata (quoted); values are parameters.
     columns = ", ".join(qn(f.column) for f in fields)
     sql = (
         f"INSERT INTO {qn(meta.db_table)} ({columns}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({qn(meta.get_field(unique_field).column)}) DO NOTHING "
+        f"ON CONFLICT ({qn(conflict_column)}) DO NOTHING "
         f"RETURNING {qn(pk_column)}"
     )
     with connection.cursor() as cursor:
