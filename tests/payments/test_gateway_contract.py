@@ -907,3 +907,40 @@ def test_ten_threads_creating_with_one_key_get_one_intent(settings: Any) -> None
     assert errors == []
     assert len({r.intent_id for r in results}) == 1
     assert LocalGatewayObject.objects.filter(kind="payment_intent").count() == 1
+
+
+def test_local_repeated_keys_leave_no_trace_of_the_repeated_work(local_gw: GW) -> None:
+    """The local gateway runs a call's work before it claims the key: a repeated key rolls
+    that work back, so an admin sees one intent, one charge, one event, one refund."""
+    customer, intent_id = local_gw.intent()
+    pi = LocalGatewayObject.objects.get(object_id=intent_id)
+    kwargs: dict[str, Any] = dict(
+        amount=pi.data["amount"],
+        currency=pi.data["currency"],
+        customer_id=customer,
+        payment_method_id=pi.data["payment_method"],
+        description=pi.data["description"],
+        metadata=pi.data["metadata"],
+    )
+    create_key = LocalIdempotencyKey.objects.get(response__result__intent_id=intent_id).key
+    again = local_gw.gateway.payment_intent_create(**kwargs, idempotency_key=create_key)
+    for _ in range(2):
+        local_gw.gateway.payment_intent_confirm(intent_id=intent_id, idempotency_key="cf-1")
+    for _ in range(2):
+        local_gw.gateway.refund_create(intent_id=intent_id, amount=1000, idempotency_key="re-1")
+
+    assert again.intent_id == intent_id
+    objects = LocalGatewayObject.objects.filter(data__customer=customer)
+    assert objects.filter(kind="payment_intent").count() == 1
+    assert local_gw.succeeded_charges(customer) == 1
+    assert (
+        LocalGatewayObject.objects.filter(kind="refund", data__payment_intent=intent_id).count()
+        == 1
+    )
+    assert local_gw.refunded(intent_id) == 1000
+    assert (
+        LocalGatewayObject.objects.filter(
+            kind="event", data__type="payment_intent.succeeded"
+        ).count()
+        == 1
+    )
