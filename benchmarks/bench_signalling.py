@@ -209,19 +209,28 @@ class Side:
         self.last_seen = joined["peer_after"]
         return joined
 
-    def send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+    def send(self, messages: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Post, as the page does, with `after`: the answer brings the other side's news."""
         out = []
         for kind, payload in messages:
             out.append({"seq": self.next_seq, "kind": kind, "payload": payload})
             self.next_seq += 1
         chunks = [out] if self.args.batch else [[m] for m in out]
+        fresh = []
         for chunk in chunks:
-            self._request("POST", self.url("signal"), {"messages": chunk})
+            got = self._request(
+                "POST", self.url("signal"), {"messages": chunk, "after": self.last_seen}
+            )
+            fresh += self._take(got["messages"])
+        return fresh
 
     def poll(self) -> list[dict[str, Any]]:
         got = self._request("GET", self.url("poll") + f"?after={self.last_seen}")
+        return self._take(got["messages"])
+
+    def _take(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fresh = []
-        for m in got["messages"]:
+        for m in messages:
             if m["seq"] <= self.last_seen:
                 self.duplicates += 1
                 continue

@@ -97,8 +97,14 @@ def call_join(request: HttpRequest, offer_id: int) -> dict[str, Any]:
 @_answers_json
 def call_signal(request: HttpRequest, offer_id: int) -> dict[str, Any]:
     data = _body(request)
-    top = calls.signal_send(offer_id=offer_id, user=_user(request), messages=data.get("messages"))
-    return {"stored_up_to": top}
+    after = data.get("after")
+    sent = calls.signal_send(
+        offer_id=offer_id,
+        user=_user(request),
+        messages=data.get("messages"),
+        after=after if isinstance(after, int) and not isinstance(after, bool) else None,
+    )
+    return {"stored_up_to": sent.stored_up_to, "messages": [_signal_json(m) for m in sent.messages]}
 
 
 @login_required

@@ -329,10 +329,24 @@ def _heartbeat(participant: CallParticipant, now: datetime) -> None:
         CallParticipant.objects.filter(pk=participant.pk).update(last_heartbeat_at=now)
 
 
-def signal_send(*, offer_id: int, user: User, messages: Any, now: datetime | None = None) -> int:
+@dataclass(frozen=True)
+class Sent:
+    stored_up_to: int  # the highest number of this post, now stored
+    messages: list[SignalMessage]  # the other side's after `after`, when asked
+
+
+def signal_send(
+    *,
+    offer_id: int,
+    user: User,
+    messages: Any,
+    after: int | None = None,
+    now: datetime | None = None,
+) -> Sent:
     """Store the user's signalling messages for the other side. Idempotent per (sender,
-    seq): a post retried after a lost answer stores nothing twice. Returns the highest
-    seq now stored for this sender."""
+    seq): a post retried after a lost answer stores nothing twice. With `after`, the answer
+    also carries the other side's messages numbered after it, as a poll would: one request
+    less while the two sides trade their offer, answer and candidates."""
     now = now or timezone.now()
     participant = _participant_of_open(offer_id, user)  # strangers learn nothing, not even a 400
     cleaned = _clean_signals(messages)
@@ -351,7 +365,16 @@ def signal_send(*, offer_id: int, user: User, messages: Any, now: datetime | Non
         ignore_conflicts=True,
     )
     _heartbeat(participant, now)
-    return max(m.seq for m in cleaned)
+    incoming = _messages_for(participant.session_id, user, after) if after is not None else []
+    return Sent(max(m.seq for m in cleaned), incoming)
+
+
+def _messages_for(session_id: int, user: User, after: int) -> list[SignalMessage]:
+    return list(
+        SignalMessage.objects.filter(session_id=session_id, seq__gt=max(0, after))
+        .exclude(sender=user)
+        .order_by("seq")[:200]
+    )
 
 
 @dataclass(frozen=True)
@@ -376,12 +399,7 @@ def signal_poll(*, offer_id: int, user: User, after: int, now: datetime | None =
     session = participant.session
     if session.status != CallStatus.ENDED:
         _heartbeat(participant, now)
-    messages = list(
-        SignalMessage.objects.filter(session=session, seq__gt=max(0, after))
-        .exclude(sender=user)
-        .order_by("seq")[:200]
-    )
-    return Poll(session, messages)
+    return Poll(session, _messages_for(session.pk, user, after))
 
 
 # --- Connected, events, hanging up ------------------------------------------------------

@@ -92,16 +92,29 @@
     if (!call || call.sending || !call.outbox.length || call.ended) return;
     call.sending = true;
     var batch = call.outbox.slice(0, 50);
-    post(call.urls.signal, { messages: batch })
-      .then(function () {
+    // The answer also brings the other side's news since the last seen: a poll for free.
+    post(call.urls.signal, { messages: batch, after: call.lastSeen })
+      .then(function (data) {
         call.outbox.splice(0, batch.length);
         call.sending = false;
+        receive(data.messages);
         flush();
       })
       .catch(function () {
         call.sending = false;
         setTimeout(flush, 500); // the same numbers again: stored once
       });
+  }
+
+  // Messages from a poll or a post's answer, each handled once and in order, one after
+  // the other (a handler may wait on the browser's WebRTC calls).
+  function receive(messages) {
+    (messages || []).forEach(function (m) {
+      if (m.seq <= call.lastSeen) return; // seen already (at-least-once delivery)
+      call.lastSeen = m.seq;
+      call.chain = call.chain.then(function () { return handle(m); }).catch(function () {});
+    });
+    return call.chain;
   }
 
   function schedulePoll() {
@@ -116,13 +129,7 @@
       .then(function (r) { return r.json().then(function (d) { return { ok: r.ok, data: d }; }); })
       .then(function (res) {
         if (!res.ok) { if (res.data && res.data.error === "not_found") return finish("You are no longer on this call."); return; }
-        var chain = Promise.resolve();
-        (res.data.messages || []).forEach(function (m) {
-          if (m.seq <= call.lastSeen) return; // seen already (at-least-once delivery)
-          call.lastSeen = m.seq;
-          chain = chain.then(function () { return handle(m); });
-        });
-        return chain.then(function () {
+        return receive(res.data.messages).then(function () {
           if (res.data.session && res.data.session.status === "ended") finish("The call has ended.");
         });
       })
@@ -238,7 +245,7 @@
     call = {
       offerId: d.offer, kind: d.kind, role: d.role, ended: false, connected: false,
       urls: { token: d.tokenUrl, join: d.joinUrl, signal: d.signalUrl, poll: d.pollUrl, event: d.eventUrl, hangUp: d.hangUpUrl },
-      outbox: [], sending: false, nextSeq: 1, lastSeen: 0, gen: 0, pendingIce: [], pc: null, stream: null
+      outbox: [], sending: false, nextSeq: 1, lastSeen: 0, gen: 0, pendingIce: [], pc: null, stream: null, chain: Promise.resolve()
     };
     window.expertlineCall = { pc: null, call: call };
     stage();

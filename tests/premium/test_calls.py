@@ -169,12 +169,15 @@ def test_signals_arrive_in_order_and_a_retried_post_is_stored_once(world, video)
     )
     poll = calls.signal_poll(offer_id=video.pk, user=world.expert, after=expert.peer_after)
     assert [(m.seq, m.kind) for m in poll.messages] == [(2, "offer"), (3, "ice"), (4, "ice")]
-    # The expert saw up to 2: the rest comes again (at-least-once), its own never does.
-    calls.signal_send(
+    # The expert saw up to 2: the rest comes again (at-least-once), its own never does,
+    # in a poll or in the answer to its own post.
+    sent = calls.signal_send(
         offer_id=video.pk,
         user=world.expert,
         messages=[{"seq": 2, "kind": "answer", "payload": {"gen": 1, "type": "answer"}}],
+        after=2,
     )
+    assert [m.seq for m in sent.messages] == [3, 4]
     again = calls.signal_poll(offer_id=video.pk, user=world.expert, after=2)
     assert [m.seq for m in again.messages] == [3, 4]
     answer = calls.signal_poll(offer_id=video.pk, user=world.customer, after=0)
@@ -387,7 +390,7 @@ def test_the_json_endpoints_refuse_strangers_and_serve_the_two(client, world, vi
         json.dumps({"messages": [ice(2)]}),
         content_type="application/json",
     )
-    assert sent.json() == {"stored_up_to": 2}
+    assert sent.json() == {"stored_up_to": 2, "messages": []}
     client.force_login(world.same_category_expert)
     assert client.get(f"/offers/{video.pk}/call/poll?after=0").status_code == 404
 
