@@ -26,7 +26,7 @@ from payments.models import PaymentStatus
 from payments.services import PaymentFailed
 
 from . import fragments, intake, panels, selectors, services
-from .forms import AskForm, MessageForm, RateForm
+from .forms import AskForm, RateForm
 from .middleware import TOKEN_HEADER, poll_token
 from .models import Message, Question, QuestionStatus
 
@@ -200,8 +200,6 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
         "thread_html": mark_safe(  # noqa: S308 - rendered by our template, bodies escaped
             fragments.thread_html(question, viewer_id=user.pk, can_flag=access.can_write)
         ),
-        "message_form": MessageForm(),
-        "rate_form": RateForm(),
         "poll_interval_ms": settings.EXPERTLINE_POLL_INTERVAL_MS,
         "poll_token": poll_token(
             question_id=question.pk,
