@@ -41,11 +41,13 @@ def test_the_pick_up_button_works_with_csrf_checks_on(world):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(world.expert)
     html = browser.get(reverse("all_questions")).content.decode()
-    action, token = re.search(
+    form = re.search(
         r'<form method="post" action="([^"]+)"><input type="hidden" '
         r'name="csrfmiddlewaretoken" value="([^"]+)">',
         html,
-    ).groups()
+    )
+    assert form is not None
+    action, token = form.groups()
     assert browser.post(action, {"csrfmiddlewaretoken": token}).status_code == 302
     question.refresh_from_db()
     assert question.expert_id == world.expert.pk
