@@ -50,6 +50,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import (
+    BigIntegerField,
     CharField,
     Exists,
     F,
@@ -197,34 +198,42 @@ class PayoutBalance:
 
 
 def payout_balance_get(*, user: User, now: datetime | None = None) -> PayoutBalance:
-    """The expert's owed, pending and available balance: three indexed queries (the cached
-    balance, the maturity cursor, the pending credits after the cursor)."""
+    """The expert's owed, pending and available balance, in one statement of three indexed
+    lookups: the cached balance, the maturity cursor, the pending credits after it."""
     now = now or timezone.now()
     hold_days = settings.EXPERTLINE_PAYOUT_HOLD_DAYS
     cutoff = hold_cutoff(now, hold_days)
-    account = (
-        LedgerAccount.objects.filter(key=ledger.expert_payable(user.pk))
-        .values_list("pk", "balance_minor", "currency")
-        .first()
-    )
-    if account is None:
-        return PayoutBalance(owed_minor=0, pending_minor=0)
-    account_pk, balance, currency = account
-    through = (
-        PayoutMaturity.objects.filter(account_id=account_pk, cutoff__lte=cutoff)
-        .values_list("through_transaction_id", flat=True)
-        .first()
-    ) or 0
-    pending = LedgerEntry.objects.filter(
-        account_id=account_pk,
-        transaction_id__gt=through,
+    cursor = PayoutMaturity.objects.filter(account_id=OuterRef("pk"), cutoff__lte=cutoff)
+    young_credits = LedgerEntry.objects.filter(
+        account_id=OuterRef("pk"),
+        transaction_id__gt=OuterRef("through"),
         amount_minor__lt=0,
         transaction__created_at__gt=cutoff,
-    ).aggregate(total=Sum("amount_minor"), oldest=Min("transaction__created_at"))
-    oldest = pending["oldest"]
+    ).values("account_id")
+    row = (
+        LedgerAccount.objects.filter(key=ledger.expert_payable(user.pk))
+        .annotate(
+            through=Coalesce(
+                Subquery(cursor.values("through_transaction_id")[:1]),
+                Value(0),
+                output_field=BigIntegerField(),
+            )
+        )
+        .annotate(
+            pending=Subquery(young_credits.annotate(total=Sum("amount_minor")).values("total")),
+            oldest=Subquery(
+                young_credits.annotate(oldest=Min("transaction__created_at")).values("oldest")
+            ),
+        )
+        .values_list("balance_minor", "currency", "pending", "oldest")
+        .first()
+    )
+    if row is None:
+        return PayoutBalance(owed_minor=0, pending_minor=0)
+    balance, currency, pending_total, oldest = row
     return PayoutBalance(
         owed_minor=-int(balance),
-        pending_minor=-int(pending["total"] or 0),
+        pending_minor=-int(pending_total or 0),
         currency=currency,
         next_release_at=oldest + timedelta(days=hold_days) if oldest else None,
     )
