@@ -14,7 +14,7 @@ from marketplace.errors import Forbidden, InvalidInput
 from marketplace.models import Category, User
 from payments.services import PaymentFailed
 
-from . import selectors, services
+from . import intake, selectors, services
 from .models import Channel, Message, Question
 from .request_center import phone_requests_for_expert
 
@@ -286,4 +286,116 @@ class BotConversationApi(APIView):
         access = selectors.thread_get_for_user(question_id=question_id, user=_user(request))
         return Response(
             {"question": access.question.pk, "transcript": access.question.bot_transcript}
+        )
+
+
+# --- The intake bot (the same services as the ask pages) -----------------------------
+
+
+class IntakeOutput(serializers.Serializer):
+    """Where the conversation stands: the bot's next question, or the choice to make."""
+
+    def to_representation(self, session: Any) -> dict[str, Any]:
+        step = intake.next_step(session)
+        category = session.category
+        return {
+            "id": session.pk,
+            "category": category.slug,
+            "title": session.title,
+            "experience": session.experience,
+            "transcript": intake.transcript(session),
+            "next_question": None
+            if step is None
+            else {
+                "prompt": step.prompt,
+                "kind": step.kind,
+                "choices": list(step.choices),
+                "max_chars": step.max_chars,
+            },
+            "channels": (["chat", "phone"] if intake.offers_choice(session) else ["chat"])
+            if step is None
+            else [],
+            "phone_price_minor": category.phone_call_price_minor
+            if intake.offers_choice(session)
+            else None,
+            "question": session.question_id,
+        }
+
+
+class IntakeStartApi(APIView):
+    class IntakeStartInput(serializers.Serializer):
+        category = serializers.SlugRelatedField(
+            slug_field="slug", queryset=Category.objects.filter(is_active=True)
+        )
+        title = serializers.CharField(max_length=150)
+        body = serializers.CharField(max_length=5000)
+        price_minor = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+    @extend_schema(request=IntakeStartInput, responses={201: IntakeOutput})
+    def post(self, request: Request) -> Response:
+        data = self.IntakeStartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = intake.intake_start(
+            customer=_user(request),
+            category=data.validated_data["category"],
+            title=data.validated_data["title"],
+            body=data.validated_data["body"],
+            price_minor=data.validated_data.get("price_minor"),
+        )
+        return Response(IntakeOutput(session).data, status=status.HTTP_201_CREATED)
+
+
+class IntakeDetailApi(APIView):
+    @extend_schema(responses=IntakeOutput)
+    def get(self, request: Request, intake_id: int) -> Response:
+        session = intake.intake_get_for_user(intake_id=intake_id, user=_user(request))
+        return Response(IntakeOutput(session).data)
+
+
+class IntakeAnswerApi(APIView):
+    class IntakeAnswerInput(serializers.Serializer):
+        # The bot's own limits (per question) give the clear message; this only bounds input.
+        answer = serializers.CharField(max_length=5000, allow_blank=True, trim_whitespace=False)
+
+    @extend_schema(request=IntakeAnswerInput, responses=IntakeOutput)
+    def post(self, request: Request, intake_id: int) -> Response:
+        intake.intake_get_for_user(intake_id=intake_id, user=_user(request))
+        data = self.IntakeAnswerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = intake.intake_answer(
+            intake_id=intake_id, customer=_user(request), answer=data.validated_data["answer"]
+        )
+        return Response(IntakeOutput(session).data)
+
+
+class IntakeFinishApi(APIView):
+    class IntakeFinishInput(serializers.Serializer):
+        channel = serializers.ChoiceField(choices=["chat", "phone"])
+        price_minor = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+    @extend_schema(request=IntakeFinishInput, responses={201: QuestionOutput})
+    def post(self, request: Request, intake_id: int) -> Response:
+        user = _user(request)
+        intake.intake_get_for_user(intake_id=intake_id, user=user)
+        data = self.IntakeFinishInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["channel"] == Channel.CHAT:
+            draft = intake.intake_finish_chat(
+                intake_id=intake_id,
+                customer=user,
+                price_minor=data.validated_data.get("price_minor"),
+            )
+            return _pay_and_post(request, draft.pk, status.HTTP_201_CREATED)
+        question = intake.intake_finish_phone(intake_id=intake_id, customer=user)
+        booking = intake.phone_request_book(question_id=question.pk, customer=user)
+        question.refresh_from_db()
+        body = dict(QuestionOutput(question).data)
+        body["booking"] = {
+            "status": booking.status,
+            "detail": booking.message,
+            "next_action_url": booking.next_action_url,
+        }
+        ok = booking.status != "failed"
+        return Response(
+            body, status=status.HTTP_201_CREATED if ok else status.HTTP_402_PAYMENT_REQUIRED
         )

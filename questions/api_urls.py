@@ -35,4 +35,10 @@ urlpatterns = [
         api.BotConversationApi.as_view(),
         name="api_question_bot_conversation",
     ),
+    path("intake/", api.IntakeStartApi.as_view(), name="api_intake_start"),
+    path("intake/<int:intake_id>/", api.IntakeDetailApi.as_view(), name="api_intake_detail"),
+    path(
+        "intake/<int:intake_id>/answers/", api.IntakeAnswerApi.as_view(), name="api_intake_answer"
+    ),
+    path("intake/<int:intake_id>/finish/", api.IntakeFinishApi.as_view(), name="api_intake_finish"),
 ]

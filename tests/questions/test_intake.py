@@ -518,3 +518,31 @@ def test_the_credit_sweep_passes_over_phone_requests(world, phone_first):
     chat.refresh_from_db()
     question.refresh_from_db()
     assert chat.credited_at is not None and question.credited_at is None
+
+
+def test_the_bot_over_the_api_start_answer_and_book_a_phone_call(world, phone_first):
+    from tests.conftest import api_as
+
+    api = api_as(world.customer)
+    start_body = {"category": "cars", "title": "Engine light", "body": "On.", "price_minor": 2500}
+    started = api.post("/api/intake/", start_body, format="json")
+    assert started.status_code == 201
+    intake_id = started.json()["id"]
+    assert started.json()["next_question"]["prompt"] == "Which make is the car?"
+    api.post(f"/api/intake/{intake_id}/answers/", {"answer": "VW"}, format="json")
+    bad = api.post(f"/api/intake/{intake_id}/answers/", {"answer": "Steam"}, format="json")
+    assert bad.status_code == 400 and "not one of the answers here" in bad.json()["detail"]
+    done = api.post(f"/api/intake/{intake_id}/answers/", {"answer": "Diesel"}, format="json")
+    assert done.json()["channels"] == ["chat", "phone"]
+    assert done.json()["phone_price_minor"] == PHONE_PRICE
+    booked = api.post(f"/api/intake/{intake_id}/finish/", {"channel": "phone"}, format="json")
+    assert booked.status_code == 201, booked.content
+    assert booked.json()["booking"]["status"] == "paid"
+    assert booked.json()["channel"] == "phone" and booked.json()["status"] == "open"
+    again = api.post("/api/intake/", {**start_body, "title": "Again"}, format="json").json()
+    api.post(f"/api/intake/{again['id']}/answers/", {"answer": "VW"}, format="json")
+    api.post(f"/api/intake/{again['id']}/answers/", {"answer": "Diesel"}, format="json")
+    refused = api.post(f"/api/intake/{again['id']}/finish/", {"channel": "phone"}, format="json")
+    assert refused.status_code == 409
+    assert "already have a phone-call request open" in refused.json()["detail"]
+    assert api_as(world.other_customer).get(f"/api/intake/{intake_id}/").status_code == 404
