@@ -89,6 +89,11 @@ class Category(models.Model):
     offer_max_price_minor = models.PositiveIntegerField(default=50_000)
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
+    # Admins mark the categories whose answers count toward the first-answers payout boost
+    # (marketplace.payout_levels).
+    answers_boost_eligible = models.BooleanField(
+        default=False, verbose_name="answers count toward the payout boost"
+    )
 
     class Meta:
         ordering = ["position", "name"]
@@ -278,3 +283,65 @@ class Rollout(models.Model):
             for code in self.countries.replace(" ", ",").split(",")
             if code.strip()
         )
+
+
+class BoostKind(models.TextChoices):
+    ANSWERS = "answers", "First answered questions in eligible categories"
+    AUTO_CALL = "auto_call", "Accepted Auto Premium phone call"
+
+
+class PayoutBoostRule(models.Model):
+    """How a kind of boost is earned and how long it lasts, as admins configure it. A change
+    applies to boosts earned afterwards: each grant copies the figures it was earned with."""
+
+    kind = models.CharField(max_length=12, choices=BoostKind.choices, unique=True)
+    # Added to the expert's payout level while the boost is active, in basis points.
+    raise_bp = models.PositiveIntegerField(default=500, verbose_name="raise (basis points)")
+    # Answers boost: earned at this many answered questions in eligible categories.
+    answers_threshold = models.PositiveIntegerField(default=100)
+    # How long one grant lasts (days) and/or for how many credits; both empty: for good.
+    duration_days = models.PositiveIntegerField(null=True, blank=True)
+    credit_count = models.PositiveIntegerField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(raise_bp__lte=10_000), name="boost_rule_raise_at_most_100pct"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: +{self.raise_bp / 100:g}%"
+
+
+class PayoutBoost(models.Model):
+    """One boost an expert earned (append-only apart from `credits_used`): active from
+    `earned_at`, never before, until `ends_at` or `credits_total` credits used it."""
+
+    expert = models.ForeignKey(User, on_delete=models.CASCADE, related_name="payout_boosts")
+    kind = models.CharField(max_length=12, choices=BoostKind.choices)
+    # What earned it, unique per expert: "answers-100", "offer-42".
+    source = models.CharField(max_length=60)
+    note = models.CharField(max_length=200, blank=True)  # how it was earned, for the expert
+    raise_bp = models.PositiveIntegerField()  # basis points added to the payout level
+    earned_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)  # empty: no time limit
+    credits_total = models.PositiveIntegerField(null=True, blank=True)  # empty: no count limit
+    # Credits that used it so far; changed only by payout_levels.level_for_credit, locked.
+    credits_used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["earned_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["expert", "source"], name="payout_boost_once"),
+            models.CheckConstraint(
+                condition=Q(credits_total__isnull=True)
+                | Q(credits_used__lte=models.F("credits_total")),
+                name="payout_boost_uses_within_count",
+            ),
+        ]
+        indexes = [models.Index(fields=["expert", "earned_at"], name="payout_boost_expert")]
+
+    def __str__(self) -> str:
+        return f"+{self.raise_bp / 100:g}% for {self.expert} ({self.source})"

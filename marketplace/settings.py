@@ -396,6 +396,12 @@ EXPERTLINE_AUTO_CREDIT_DAYS = env_int("EXPERTLINE_AUTO_CREDIT_DAYS", 7)
 EXPERTLINE_PAYOUT_SCHEDULE_SECONDS = env_int("EXPERTLINE_PAYOUT_SCHEDULE_SECONDS", 24 * 60 * 60)
 EXPERTLINE_PAYOUT_HOLD_DAYS = env_int("EXPERTLINE_PAYOUT_HOLD_DAYS", 14)
 EXPERTLINE_PAYOUT_MINIMUM_MINOR = env_int("EXPERTLINE_PAYOUT_MINIMUM_MINOR", 2000)
+# Earnings (premium.earnings): hours after a call's end to file its fulfilment report
+# (later: not payable); minutes both parties must have been connected for the call log to
+# verify a report by itself; the first day (UTC, ISO date) of Expert Earnings Protection.
+EXPERTLINE_FULFILMENT_REPORT_HOURS = env_int("EXPERTLINE_FULFILMENT_REPORT_HOURS", 36)
+EXPERTLINE_CALL_VERIFY_MINUTES = env_int("EXPERTLINE_CALL_VERIFY_MINUTES", 5)
+EXPERTLINE_PROTECTION_START_DATE = env("EXPERTLINE_PROTECTION_START_DATE", "2022-09-01")
 
 # --- Privacy -------------------------------------------------------------------
 # Keys of the encrypted private information: "<key id>:<32 bytes base64>" entries,

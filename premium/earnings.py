@@ -1,0 +1,415 @@
+"""The earnings rules that need offers and calls (DESIGN.md Rules), and their services.
+
+Pure rules, each a function of recorded facts (the call log, the report, dates, counts):
+
+- `phone_call_payout`: a phone-call request (an Auto Premium phone-call offer) pays the
+  expert the category's phone-call payout value, only when its fulfilment report says yes,
+  was filed by the deadline and is verified, and a call connected; otherwise nothing.
+- `report_deadline` / `report_on_time`: a report is due a setting's hours (36) after the
+  call's end; filed later, the offer is not payable.
+- `auto_verifiable`: the call log verifies a report by itself when both parties were
+  connected for at least a setting's minutes; otherwise it waits for Customer Care.
+- `is_protected`: Expert Earnings Protection. An Auto Premium phone call made on our
+  integrated call feature on or after the protection start date (a setting), whose report
+  says yes and is verified, keeps its payout when the customer is later refunded; the
+  platform carries the refund (`platform:protected_refunds` in the ledger).
+
+The services record a verification when a report is filed (`report_filed`, called by
+premium.services.offer_fulfil), let Customer Care approve or reject (`verification_approve`,
+`verification_reject`), and hand payments the phone-call credit with its reasons. Boost
+grants for accepted auto calls and for the first answers go to marketplace.payout_levels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from marketplace import payout_levels
+from marketplace.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
+from marketplace.models import BoostKind, Category, User
+from payments import services as payment_services
+from payments.models import Payment, PaymentStatus
+from questions.models import Message, Question
+
+from .call_models import CallSession
+from .earnings_models import VERIFICATION_TRANSITIONS, FulfilmentVerification, VerificationStatus
+from .models import FulfilmentReport, Offer, OfferKind, OfferStatus, ServiceKind
+
+VERIFY_PERMISSION = "premium.change_fulfilmentverification"
+
+
+# --- Pure rules --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallFact:
+    """One call session of an offer, as the call log recorded it."""
+
+    connected_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    customer_joined: bool = True
+    expert_joined: bool = True
+
+
+def call_ended_at(calls: Iterable[CallFact]) -> dt.datetime | None:
+    """The end of the last call that connected (None: none connected and ended)."""
+    ends = [c.ended_at for c in calls if c.connected_at is not None and c.ended_at is not None]
+    return max(ends) if ends else None
+
+
+def call_connected_at(calls: Iterable[CallFact]) -> dt.datetime | None:
+    """When the first call connected, on the integrated call feature (None: never)."""
+    starts = [c.connected_at for c in calls if c.connected_at is not None]
+    return min(starts) if starts else None
+
+
+def connected_seconds(calls: Iterable[CallFact]) -> int:
+    """Seconds both parties were connected, summed over the offer's ended calls."""
+    total = 0
+    for c in calls:
+        if c.connected_at is None or c.ended_at is None:
+            continue
+        if c.customer_joined and c.expert_joined:
+            total += max(0, int((c.ended_at - c.connected_at).total_seconds()))
+    return total
+
+
+def report_deadline(call_end: dt.datetime | None, *, hours: int) -> dt.datetime | None:
+    return call_end + dt.timedelta(hours=hours) if call_end is not None else None
+
+
+def report_on_time(filed_at: dt.datetime, deadline: dt.datetime | None) -> bool:
+    """Filed at or before the deadline (a report with no ended call yet has none)."""
+    return deadline is None or filed_at <= deadline
+
+
+def auto_verifiable(*, delivered: bool, seconds_connected: int, min_minutes: int) -> bool:
+    return delivered and seconds_connected >= min_minutes * 60
+
+
+def is_phone_request(*, offer_kind: str, service_kind: str) -> bool:
+    """An Auto Premium phone call (the phone-first flow's phone-call request)."""
+    return offer_kind == OfferKind.AUTO and service_kind == ServiceKind.PHONE_CALL
+
+
+@dataclass(frozen=True)
+class Payout:
+    amount_minor: int
+    reason: str  # why this amount, in words support can read out
+
+
+def phone_call_payout(
+    *,
+    offer_kind: str,
+    service_kind: str,
+    connected: bool,
+    delivered: bool,
+    on_time: bool,
+    verified: bool,
+    payout_minor: int | None,
+) -> Payout:
+    """What a phone-call request pays its expert (pure)."""
+    if not is_phone_request(offer_kind=offer_kind, service_kind=service_kind):
+        return Payout(0, "not a phone-call request")
+    if not connected:
+        return Payout(0, "the call never connected")
+    if not delivered:
+        return Payout(0, "the fulfilment report says the call did not happen")
+    if not on_time:
+        return Payout(0, "the fulfilment report was filed after its deadline")
+    if not verified:
+        return Payout(0, "the fulfilment report is not verified")
+    if not payout_minor:
+        return Payout(0, "the category has no phone-call payout value")
+    return Payout(payout_minor, "the category's phone-call payout value")
+
+
+def protection_start() -> dt.date:
+    return dt.date.fromisoformat(settings.EXPERTLINE_PROTECTION_START_DATE)
+
+
+def is_protected(
+    *,
+    offer_kind: str,
+    service_kind: str,
+    call_connected_at: dt.datetime | None,
+    delivered: bool,
+    verified: bool,
+    start: dt.date,
+) -> bool:
+    """Expert Earnings Protection (pure): an Auto Premium phone call that connected on our
+    integrated call feature on or after `start` (its UTC date), reported yes and verified."""
+    if not is_phone_request(offer_kind=offer_kind, service_kind=service_kind):
+        return False
+    if call_connected_at is None or not (delivered and verified):
+        return False
+    return call_connected_at.astimezone(dt.UTC).date() >= start
+
+
+# --- Facts from the records ----------------------------------------------------------------
+
+
+def call_facts(offer_id: int) -> list[CallFact]:
+    return [
+        CallFact(
+            connected_at=s.connected_at,
+            ended_at=s.ended_at,
+            customer_joined=s.customer_joined_at is not None,
+            expert_joined=s.expert_joined_at is not None,
+        )
+        for s in CallSession.objects.filter(offer_id=offer_id).only(
+            "connected_at", "ended_at", "customer_joined_at", "expert_joined_at"
+        )
+    ]
+
+
+# --- Verification -------------------------------------------------------------------------
+
+
+def _transition(
+    verification: FulfilmentVerification, to: str, *, actor: User | None, **fields: Any
+) -> None:
+    """Move a locked verification to `to`, or refuse. The one place its status is set."""
+    if to not in VERIFICATION_TRANSITIONS[verification.status]:
+        raise InvalidTransition(
+            f"This report is already {verification.get_status_display().lower()}.",
+            code=f"verification_{verification.status}",
+        )
+    verification.status = to
+    fields.setdefault("decided_at", timezone.now())
+    fields.setdefault("decided_by", actor)
+    for name, value in fields.items():
+        setattr(verification, name, value)
+    verification.save(update_fields=["status", *fields.keys()])
+
+
+def report_filed(
+    *, offer: Offer, report: FulfilmentReport, now: dt.datetime | None = None
+) -> FulfilmentVerification:
+    """Record the report's verification (under the offer's lock): late, verified by the call
+    log (and the phone call credited), or pending in Customer Care's queue."""
+    now = now or timezone.now()
+    calls = call_facts(offer.pk)
+    end = call_ended_at(calls)
+    deadline = report_deadline(end, hours=settings.EXPERTLINE_FULFILMENT_REPORT_HOURS)
+    seconds = connected_seconds(calls)
+    verification = FulfilmentVerification(
+        report=report,
+        offer=offer,
+        call_ended_at=end,
+        deadline_at=deadline,
+        connected_seconds=seconds,
+        created_at=now,
+    )
+    if not report_on_time(report.filed_at, deadline):
+        verification.status = VerificationStatus.LATE
+        verification.save()
+        return verification
+    verification.status = VerificationStatus.PENDING
+    verification.save()
+    if auto_verifiable(
+        delivered=report.delivered,
+        seconds_connected=seconds,
+        min_minutes=settings.EXPERTLINE_CALL_VERIFY_MINUTES,
+    ):
+        _verify(verification, offer=offer, actor=None, automatic=True, now=now)
+    return verification
+
+
+def _verify(
+    verification: FulfilmentVerification,
+    *,
+    offer: Offer,
+    actor: User | None,
+    automatic: bool,
+    now: dt.datetime,
+) -> None:
+    report = verification.report
+    calls = call_facts(offer.pk)
+    protected = is_protected(
+        offer_kind=offer.kind,
+        service_kind=offer.service_kind,
+        call_connected_at=call_connected_at(calls),
+        delivered=report.delivered,
+        verified=True,
+        start=protection_start(),
+    )
+    _transition(
+        verification,
+        VerificationStatus.VERIFIED,
+        actor=actor,
+        automatic=automatic,
+        protected=protected,
+        decided_at=now,
+    )
+    FulfilmentReport.objects.filter(pk=report.pk).update(verified_at=now, verified_by=actor)
+    phone_call_credit(offer=offer, verification=verification, calls=calls)
+
+
+def _lock_verification(verification_id: int) -> FulfilmentVerification:
+    found = (
+        FulfilmentVerification.objects.select_for_update(of=("self",))
+        .select_related("report")
+        .filter(pk=verification_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound("This fulfilment report does not exist.")
+    return found
+
+
+def _check_staff(staff: User) -> None:
+    if not staff.is_staff or not staff.has_perm(VERIFY_PERMISSION):
+        raise Forbidden("Only Customer Care verifies fulfilment reports.")
+
+
+@transaction.atomic
+def verification_approve(*, verification_id: int, staff: User) -> FulfilmentVerification:
+    """Customer Care confirms the report: a phone-call request is credited now."""
+    _check_staff(staff)
+    offer_id = FulfilmentVerification.objects.filter(pk=verification_id).values_list(
+        "offer_id", flat=True
+    )
+    # The offer first, as offer_fulfil and refunds lock it, then the verification.
+    offer = Offer.objects.select_for_update().filter(pk__in=list(offer_id)).first()
+    verification = _lock_verification(verification_id)
+    assert offer is not None
+    _verify(verification, offer=offer, actor=staff, automatic=False, now=timezone.now())
+    return verification
+
+
+@transaction.atomic
+def verification_reject(
+    *, verification_id: int, staff: User, reason: str
+) -> FulfilmentVerification:
+    _check_staff(staff)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why the report is rejected; the expert will see it.")
+    verification = _lock_verification(verification_id)
+    _transition(verification, VerificationStatus.REJECTED, actor=staff, reason=reason[:500])
+    return verification
+
+
+# --- Credits ---------------------------------------------------------------------------------
+
+
+def call_credit_key(offer_id: int) -> str:
+    return f"offer-{offer_id}-call-credit"
+
+
+def phone_call_credit(
+    *, offer: Offer, verification: FulfilmentVerification, calls: list[CallFact]
+) -> bool:
+    """Credit a verified phone-call request at its category's payout value, once. Returns
+    whether a credit was recorded (nothing when refunded meanwhile or not payable)."""
+    if offer.status != OfferStatus.FULFILLED or offer.expert_id is None:
+        return False
+    category = Category.objects.only("phone_call_payout_minor").get(questions__pk=offer.question_id)
+    report = verification.report
+    payout = phone_call_payout(
+        offer_kind=offer.kind,
+        service_kind=offer.service_kind,
+        connected=call_connected_at(calls) is not None,
+        delivered=report.delivered,
+        on_time=report_on_time(report.filed_at, verification.deadline_at),
+        verified=verification.status == VerificationStatus.VERIFIED,
+        payout_minor=category.phone_call_payout_minor,
+    )
+    if payout.amount_minor == 0:
+        return False
+    payment = Payment.objects.filter(
+        reference=offer.payment_reference, status=PaymentStatus.SUCCEEDED
+    ).first()
+    if payment is None:
+        return False
+    expert = User.objects.get(pk=offer.expert_id)
+    txn = payment_services.expert_credit(
+        key=call_credit_key(offer.pk),
+        expert=expert,
+        amount_minor=payout.amount_minor,
+        currency=offer.currency,
+        memo=f"Phone call (question #{offer.question_id})",
+        payment=payment,
+        details={
+            "rule": "phone_call_payout",
+            "why": payout.reason,
+            "offer": offer.pk,
+            "verification": verification.pk,
+            "verified_automatically": verification.automatic,
+            "connected_seconds": verification.connected_seconds,
+            # Read by payments.services.credits_reverse: a refund the platform carries.
+            "protected": verification.protected,
+        },
+    )
+    return txn is not None
+
+
+# --- Boosts ---------------------------------------------------------------------------------
+
+
+def on_picked_up(*, question: Question, expert: User, now: dt.datetime | None = None) -> None:
+    """An expert accepted a phone-call request: the boost for accepted auto calls."""
+    offer_ids = Offer.objects.filter(
+        question=question, kind=OfferKind.AUTO, service_kind=ServiceKind.PHONE_CALL
+    ).values_list("pk", flat=True)
+    for offer_id in offer_ids:
+        payout_levels.boost_grant(
+            expert_id=expert.pk,
+            kind=BoostKind.AUTO_CALL,
+            source=f"offer-{offer_id}",
+            earned_at=now or timezone.now(),
+            note=f"Accepted the phone-call request on question #{question.pk}",
+        )
+
+
+def answer_times(expert_id: int, limit: int) -> list[dt.datetime]:
+    """When the expert first answered each question of theirs in an eligible category,
+    the first `limit` of them."""
+    return list(
+        Message.objects.filter(
+            author_id=expert_id,
+            question__expert_id=expert_id,
+            question__category__answers_boost_eligible=True,
+        )
+        .values("question_id")
+        .annotate(first=Min("created_at"))
+        .order_by("first")
+        .values_list("first", flat=True)[:limit]
+    )
+
+
+def answers_boost_check(*, expert_id: int) -> bool:
+    """Grant the first-answers boost once the expert has answered the rule's number of
+    questions in eligible categories, from the moment of that answer."""
+    if payout_levels.answers_boost_granted(expert_id):
+        return False
+    rule = payout_levels.rule_for(BoostKind.ANSWERS)
+    if rule is None:
+        return False
+    earned = payout_levels.answers_boost_earned_at(
+        answer_times(expert_id, rule.answers_threshold), rule.answers_threshold
+    )
+    if earned is None:
+        return False
+    granted = payout_levels.boost_grant(
+        expert_id=expert_id,
+        kind=BoostKind.ANSWERS,
+        source=f"answers-{rule.answers_threshold}",
+        earned_at=earned,
+        note=f"Answered {rule.answers_threshold} questions in eligible categories",
+    )
+    return granted is not None
+
+
+def on_message_posted(*, message: Message, question: Question) -> None:
+    if message.author_id == question.expert_id and question.expert_id is not None:
+        answers_boost_check(expert_id=question.expert_id)
