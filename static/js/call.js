@@ -57,8 +57,9 @@
     el.innerHTML =
       '<p class="call-state" id="call-state" role="status" data-state="new">Starting…</p>' +
       '<p class="call-timer" id="call-timer"></p>' +
-      '<video id="call-remote" autoplay playsinline></video>' +
-      '<video id="call-local" autoplay playsinline muted></video>' +
+      // Sizes as attributes: the page's policy allows no inline style.
+      '<video id="call-remote" autoplay playsinline width="480"></video>' +
+      '<video id="call-local" autoplay playsinline muted width="160"></video>' +
       '<audio id="call-remote-audio" autoplay></audio>' +
       '<button type="button" class="button secondary" id="call-hang-up">Hang up</button>';
     var box = document.getElementById("panel-calls") || document.getElementById("calls");
@@ -255,6 +256,9 @@
     hangUpButton.hidden = false;
     // Focus leaves the panel, so the page's poll may refresh it (it keeps a focused panel).
     hangUpButton.focus();
+    // A voice call shows no video; a screen share shows the screen to the expert only.
+    document.getElementById("call-remote").hidden = d.kind === "call" || (d.kind === "screen_share" && d.role === "customer");
+    document.getElementById("call-local").hidden = false;
     var panel = document.getElementById("calls");
     call.iceServers = JSON.parse((panel && panel.dataset.iceServers) || "[]");
     // Media first: a refused microphone or screen should not leave a half-joined session.
