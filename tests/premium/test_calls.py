@@ -463,3 +463,17 @@ def test_admins_read_the_call_log_and_cannot_edit_it(client, settings, world, sh
     assert "agreed to share their screen" in page  # the consent event
     assert "<form" in page and 'name="_save"' not in page  # read-only
     assert client.get("/admin/premium/callsession/add/").status_code == 403
+
+
+def test_the_beat_runs_the_call_sweep_every_minute(world, video):
+    from marketplace.celery import app
+    from premium import tasks
+
+    entry = app.conf.beat_schedule["premium-call-sweep"]
+    assert entry["task"] == tasks.call_sweep.name == "premium.call_sweep"
+    assert entry["schedule"] == 60
+    t0 = timezone.now() - timedelta(minutes=5)
+    with time_machine.travel(t0, tick=False):
+        join(video, world.customer)
+    assert tasks.call_sweep.delay().get() == 1
+    assert CallSession.objects.get().ended_at == t0
