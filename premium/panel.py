@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -31,6 +33,21 @@ def page_offers(request: HttpRequest, question: Question) -> list[Offer]:
             Offer.objects.filter(question=question).select_related("expert").order_by("sent_at")
         )
     return memo[question.pk]
+
+
+def _customer_message_times(question: Question) -> list[datetime]:
+    """When the customer wrote, read once per version of the question: a message is the
+    only way they change, and every message moves the version."""
+    key = f"qcustomer-times:{question.pk}:v{question.version}"
+    times: list[datetime] | None = cache.get(key)
+    if times is None:
+        times = list(
+            question.messages.filter(author_id=question.customer_id).values_list(
+                "created_at", flat=True
+            )
+        )
+        cache.set(key, times, 24 * 3600)
+    return times
 
 
 @dataclass(frozen=True)
@@ -76,11 +93,7 @@ def premium_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
             expert_has_tool=bool(profile and profile.premium_tool_enabled),
             question_status=question.status,
             picked_up_at=question.picked_up_at,
-            customer_reply_times=list(
-                question.messages.filter(author_id=question.customer_id).values_list(
-                    "created_at", flat=True
-                )
-            )
+            customer_reply_times=_customer_message_times(question)
             if profile and profile.premium_tool_enabled
             else [],
             offers=[OfferFact(status=o.status, closed_at=o.closed_at) for o in offers],

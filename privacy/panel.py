@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.http import HttpRequest
 
 from questions.panels import Panel
@@ -14,8 +15,15 @@ from .services import BOX_FIELDS
 def private_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
     if access.role not in ("customer", "expert"):
         return None  # staff read it in the admin, with a reason
-    box = PrivateBox.objects.filter(question=access.question).first()
+    question = access.question
+    # Most questions never get a box. It opens only with an accepted offer, which moves
+    # the question's version in the same transaction, so "no box at this version" holds.
+    no_box_key = f"qno-private-box:{question.pk}:v{question.version}"
+    if cache.get(no_box_key):
+        return None
+    box = PrivateBox.objects.filter(question=question).first()
     if box is None:
+        cache.set(no_box_key, True, 24 * 3600)
         return None
     mine_side = access.role
     theirs_side = "expert" if mine_side == "customer" else "customer"
