@@ -190,6 +190,9 @@ def configure_environment(args: argparse.Namespace, var_dir: Path, port: int) ->
     env["EXPERTLINE_BENCHMARK_VIEWS"] = "1"
     env["EXPERTLINE_VAR_DIR"] = str(var_dir)
     env["LOCAL_GATEWAY_WEBHOOK_URL"] = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+    # The seeding sends every offer as the one expert through offer_send (rate limited per
+    # expert per hour); sending offers is not what is measured.
+    env["EXPERTLINE_OFFERS_PER_HOUR"] = "1000000"
     # DJANGO_ENV=production refuses the local gateway: development settings, DEBUG off.
     for name in (
         "DJANGO_ENV",
