@@ -71,7 +71,9 @@ class PollFastPathMiddleware:
         if request.method == "GET" and "t" in request.GET:
             match = POLL_PATH.match(request.path_info)
             if match and self._unchanged(request, int(match.group(1))):
-                return HttpResponse(status=204)
+                response = HttpResponse(status=204)
+                response["Cache-Control"] = "no-store"  # the same URL answers differently later
+                return response
         return self.get_response(request)
 
     def _unchanged(self, request: HttpRequest, question_id: int) -> bool:

@@ -258,6 +258,7 @@ def question_poll(request: HttpRequest, question_id: int) -> HttpResponse:
     )
     if version == known_version and user.unread_notifications == known_unread:
         response = HttpResponse(status=204)
+        response["Cache-Control"] = "no-store"  # the same URL answers differently later
         response[TOKEN_HEADER] = token  # lets the next polls take the fast path
         return response
     payload: dict[str, Any] = {
