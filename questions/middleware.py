@@ -15,17 +15,16 @@ new since the version you were shown". The view stays the place of the access ru
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core import signing
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from marketplace import presence
 from marketplace.models import User
+from marketplace.signed_tokens import SessionBoundSigner
 
 from .models import Question
 
@@ -36,18 +35,12 @@ TOKEN_SALT = "questions.poll-token"
 TOKEN_MAX_AGE_SECONDS = 600
 TOKEN_HEADER = "X-Poll-Token"
 
-_signer = signing.TimestampSigner(salt=TOKEN_SALT)
-
-
-def _session_digest(session_key: str) -> str:
-    return hashlib.blake2b(session_key.encode(), digest_size=9).hexdigest()
+_tokens = SessionBoundSigner(salt=TOKEN_SALT, max_age_seconds=TOKEN_MAX_AGE_SECONDS)
 
 
 def poll_token(*, question_id: int, user_id: int, version: int, session_key: str | None) -> str:
     """The token for a viewer who may read the thread ("" without a session)."""
-    if not session_key:
-        return ""
-    return _signer.sign(f"{question_id}.{user_id}.{version}.{_session_digest(session_key)}")
+    return _tokens.issue(question_id, user_id, version, session_key=session_key)
 
 
 def _unchanged_sql() -> str:
@@ -77,19 +70,18 @@ class PollFastPathMiddleware:
         return self.get_response(request)
 
     def _unchanged(self, request: HttpRequest, question_id: int) -> bool:
-        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        if not session_key:
+        token = _tokens.read(
+            request.GET["t"], session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        )
+        if token is None:
             return False
         try:
-            value = _signer.unsign(request.GET["t"], max_age=TOKEN_MAX_AGE_SECONDS)
-            qid, uid, version, digest = value.split(".")
+            qid, uid, version = token.fields
             seen_version = int(request.GET.get("v", ""))
             seen_unread = int(request.GET.get("n", ""))
-        except (signing.BadSignature, ValueError):
+        except ValueError:
             return False
         if int(qid) != question_id or int(version) != seen_version:
-            return False
-        if digest != _session_digest(session_key):
             return False
         if not self.sql:
             self.sql = _unchanged_sql()
