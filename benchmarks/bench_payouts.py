@@ -113,6 +113,16 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+def backend_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) of a local PostgreSQL backend, from /proc; None when
+    the server is elsewhere or /proc is not readable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb() -> float:
     """This process's resident memory now (Linux), to see growth below an earlier peak."""
     try:
@@ -361,15 +371,37 @@ def job_child(size: int, run_key: str, trace: bool) -> None:
     if trace:
         tracemalloc.start()
     paying = [0.0]
+    chunks: list[tuple[int, float]] = []  # (lines, seconds) per pay chunk, in order
 
     def pay(line_ids: list[int]) -> None:
         t = time.perf_counter()
         payouts.payout_lines_pay(line_ids=line_ids)
-        paying[0] += time.perf_counter() - t
+        took = time.perf_counter() - t
+        paying[0] += took
+        chunks.append((len(line_ids), took))
 
+    statements = [0]
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = int(cursor.fetchone()[0])
+    db_cpu0 = backend_cpu_s(backend)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    batch = payouts.payout_run(run_key=run_key, dispatch=pay)
+    with connection.execute_wrapper(count):
+        batch = payouts.payout_run(run_key=run_key, dispatch=pay)
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    db_cpu1 = backend_cpu_s(backend)
+    lines = batch.lines.count()
+    # Paying speed over the first and the last tenth of the lines: a per-line cost that
+    # grew with the tables would show here, whatever else ran on the machine meanwhile.
+    tenth = max(1, len(chunks) // 10)
+    first, last = chunks[:tenth], chunks[-tenth:]
     traced = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
     print(
         json.dumps(
@@ -383,6 +415,14 @@ def job_child(size: int, run_key: str, trace: bool) -> None:
                 "rss_peak_before_mb": peak_before,
                 "rss_peak_mb": maxrss_mb(),
                 "traced_peak_mb": traced,
+                "cpu_s": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+                # The PostgreSQL backend serving the job (None when /proc cannot tell).
+                "db_cpu_s": db_cpu1 - db_cpu0
+                if db_cpu0 is not None and db_cpu1 is not None
+                else None,
+                "statements_per_line": statements[0] / max(1, lines),
+                "first_tenth_lines_s": sum(n for n, _ in first) / sum(t for _, t in first),
+                "last_tenth_lines_s": sum(n for n, _ in last) / sum(t for _, t in last),
             }
         )
     )
@@ -531,6 +571,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _ratio(big: dict[str, Any], small: dict[str, Any], of: Any) -> str:
+    if big["db_cpu_s"] is None or small["db_cpu_s"] is None:
+        return "unknown"
+    return f"{of(big) / of(small):.2f}"
+
+
+def _fmt_s(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.1f} s"
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -593,7 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if r["traced_peak_mb"] is not None
                     else ""
                 )
-                + f"; paid {r['paid_minor'] / 100:,.2f} USD "
+                + f"; paying {r['first_tenth_lines_s']:.0f} lines/s over the first tenth, "
+                f"{r['last_tenth_lines_s']:.0f} over the last; job CPU (this process) "
+                f"{r['cpu_s']:.1f} s, its PostgreSQL backend {_fmt_s(r['db_cpu_s'])}; "
+                f"{r['statements_per_line']:.2f} SQL statements per line; paid {r['paid_minor'] / 100:,.2f} USD "
                 f"= eligible; ledger_check clean ({r['ledger_check_s']:.1f} s); "
                 f"load before the job {load_before}"
             )
@@ -627,7 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         target_time = TIME_RATIO_TARGET * scale / 10
         print(
             f"  [{'met    ' if time_ratio <= target_time else 'NOT MET'}] time ratio for "
-            f"{scale:.0f}x the experts <= {target_time:.1f}: {time_ratio:.2f}"
+            f"{scale:.0f}x the experts <= {target_time:.1f}: {time_ratio:.2f} "
+            f"(load-insensitive: the job process's CPU time "
+            f"{big['cpu_s'] / small['cpu_s']:.2f}, with its PostgreSQL backend's "
+            f"{_ratio(big, small, lambda r: r['cpu_s'] + r['db_cpu_s'])}; SQL statements per "
+            f"line {small['statements_per_line']:.2f} -> {big['statements_per_line']:.2f})"
         )
         print(
             f"  [{'met    ' if mem_ratio <= MEMORY_RATIO_TARGET else 'NOT MET'}] peak memory "
