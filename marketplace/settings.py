@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "questions.middleware.PollFastPathMiddleware",  # unchanged polls: before sessions load
+    "premium.call_fastpath.CallSignalFastPathMiddleware",  # call signalling by token, likewise
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,6 +1,8 @@
 """The call endpoints of the question page (JSON, for static/js/call.js): a join token, join,
 signalling by short polling, what the browser reports, hanging up. Each parses its input,
-calls one function of premium.calls and answers JSON; a DomainError becomes its status."""
+calls one function of premium.calls and answers JSON; a DomainError becomes its status.
+Join, signal and poll hand out the token with which premium.call_fastpath answers the
+page's later signal posts and polls without loading the session or the user."""
 
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from django.views.decorators.http import require_GET, require_POST
 from marketplace.errors import DomainError
 from marketplace.models import User
 
-from . import calls
-from .call_models import CallSession, SignalMessage
+from . import call_fastpath, calls
+from .call_models import CallParticipant, CallSession, SignalMessage
 
 
 def _user(request: HttpRequest) -> User:
@@ -62,6 +64,13 @@ def _signal_json(m: SignalMessage) -> dict[str, Any]:
     return {"seq": m.seq, "kind": m.kind, "payload": m.payload}
 
 
+def _call_token(request: HttpRequest, participant: CallParticipant, offer_id: int) -> str:
+    """The signalling fast path's token (premium.call_fastpath), for the X-Call-Token header."""
+    return call_fastpath.call_token(
+        participant=participant, offer_id=offer_id, session_key=request.session.session_key
+    )
+
+
 @login_required
 @require_POST
 @_answers_json
@@ -89,6 +98,7 @@ def call_join(request: HttpRequest, offer_id: int) -> dict[str, Any]:
         "peer_after": joined.peer_after,
         "peer_present": joined.peer_present,
         "ice_servers": settings.EXPERTLINE_ICE_SERVERS,
+        "call_token": _call_token(request, joined.participant, offer_id),
     }
 
 
@@ -104,7 +114,11 @@ def call_signal(request: HttpRequest, offer_id: int) -> dict[str, Any]:
         messages=data.get("messages"),
         after=after if isinstance(after, int) and not isinstance(after, bool) else None,
     )
-    return {"stored_up_to": sent.stored_up_to, "messages": [_signal_json(m) for m in sent.messages]}
+    return {
+        "stored_up_to": sent.stored_up_to,
+        "messages": [_signal_json(m) for m in sent.messages],
+        "call_token": _call_token(request, sent.participant, offer_id),
+    }
 
 
 @login_required
@@ -119,6 +133,7 @@ def call_poll(request: HttpRequest, offer_id: int) -> dict[str, Any]:
     return {
         "session": _session_json(poll.session),
         "messages": [_signal_json(m) for m in poll.messages],
+        "call_token": _call_token(request, poll.participant, offer_id),
     }
 
 

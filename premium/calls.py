@@ -45,6 +45,7 @@ from .call_models import (
 from .models import Offer, OfferStatus
 
 NOT_FOUND = "There is no call here for you."
+NOT_ON_CALL = "You are not on a call here. Join it from the page."
 # A join token is good for this long, once.
 JOIN_TOKEN_SECONDS = 120
 # Signalling limits: one message's JSON payload (an SDP is 2-6 KB), messages per post.
@@ -164,7 +165,7 @@ def _lock_open(offer_id: int, user: User) -> CallSession:
         .first()
     )
     if session is None:
-        raise NotFound("You are not on a call here. Join it from the page.")
+        raise NotFound(NOT_ON_CALL)
     return session
 
 
@@ -282,7 +283,7 @@ class OutgoingSignal:
     payload: dict[str, Any]
 
 
-def _clean_signals(raw: Any) -> list[OutgoingSignal]:
+def clean_signals(raw: Any) -> list[OutgoingSignal]:
     if not isinstance(raw, list) or not raw:
         raise InvalidInput("Send a list of signalling messages.")
     if len(raw) > MAX_BATCH:
@@ -317,7 +318,7 @@ def _participant_of_open(offer_id: int, user: User) -> CallParticipant:
         .first()
     )
     if participant is None:
-        raise NotFound("You are not on a call here. Join it from the page.")
+        raise NotFound(NOT_ON_CALL)
     return participant
 
 
@@ -333,6 +334,7 @@ def _heartbeat(participant: CallParticipant, now: datetime) -> None:
 class Sent:
     stored_up_to: int  # the highest number of this post, now stored
     messages: list[SignalMessage]  # the other side's after `after`, when asked
+    participant: CallParticipant
 
 
 def signal_send(
@@ -349,7 +351,7 @@ def signal_send(
     less while the two sides trade their offer, answer and candidates."""
     now = now or timezone.now()
     participant = _participant_of_open(offer_id, user)  # strangers learn nothing, not even a 400
-    cleaned = _clean_signals(messages)
+    cleaned = clean_signals(messages)
     SignalMessage.objects.bulk_create(
         [
             SignalMessage(
@@ -366,7 +368,7 @@ def signal_send(
     )
     _heartbeat(participant, now)
     incoming = _messages_for(participant.session_id, user, after) if after is not None else []
-    return Sent(max(m.seq for m in cleaned), incoming)
+    return Sent(max(m.seq for m in cleaned), incoming, participant)
 
 
 def _messages_for(session_id: int, user: User, after: int) -> list[SignalMessage]:
@@ -381,6 +383,7 @@ def _messages_for(session_id: int, user: User, after: int) -> list[SignalMessage
 class Poll:
     session: CallSession
     messages: list[SignalMessage]
+    participant: CallParticipant
 
 
 def signal_poll(*, offer_id: int, user: User, after: int, now: datetime | None = None) -> Poll:
@@ -395,11 +398,11 @@ def signal_poll(*, offer_id: int, user: User, after: int, now: datetime | None =
         .first()
     )
     if participant is None:
-        raise NotFound("You are not on a call here. Join it from the page.")
+        raise NotFound(NOT_ON_CALL)
     session = participant.session
     if session.status != CallStatus.ENDED:
         _heartbeat(participant, now)
-    return Poll(session, _messages_for(session.pk, user, after))
+    return Poll(session, _messages_for(session.pk, user, after), participant)
 
 
 # --- Connected, events, hanging up ------------------------------------------------------

@@ -1,0 +1,236 @@
+"""The call signalling fast path: post and poll without sessions, users, CSRF or templates.
+
+Join (premium.call_views.call_join, after the full checks and a single-use join token)
+hands the participant a call token: the offer, the call session, the participant row and
+the user, bound to the browser's session cookie and signed with a timestamp
+(marketplace.signed_tokens, the mechanism the question poll uses). A signal post or poll
+that carries it in the X-Call-Token header is answered here, placed first in MIDDLEWARE,
+with one statement for a poll and two for a post (insert with ON CONFLICT DO NOTHING, then
+the select that also checks the participant), and JSON written by hand.
+
+A request that carries a token owns it: a forged, expired or foreign token (another
+offer, another session cookie) is refused with 403 and stores nothing; the page then
+falls back to the session-authenticated views, which check access in full and issue a
+fresh token. A request without the header goes to those views unchanged. CSRF is moot
+here: another site cannot read the token nor set a custom header without our consent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+from marketplace.errors import DomainError, NotFound
+from marketplace.models import User
+from marketplace.signed_tokens import SessionBoundSigner
+
+from . import calls
+from .call_models import OPEN_CALL_STATES, CallParticipant, CallSession, SignalMessage
+
+SIGNAL_PATH = re.compile(r"^/offers/(\d+)/call/(signal|poll)$")
+TOKEN_HEADER = "HTTP_X_CALL_TOKEN"
+TOKEN_SALT = "premium.call-token"
+# A token lives this long; past half of it, an answer carries a fresh one, so a call that
+# keeps polling never runs out, and a page left asleep for longer falls back to the views.
+TOKEN_MAX_AGE_SECONDS = 900
+TOKEN_REFRESH_SECONDS = TOKEN_MAX_AGE_SECONDS // 2
+MAX_MESSAGES = 200  # per answer, as premium.calls._messages_for
+
+_tokens = SessionBoundSigner(salt=TOKEN_SALT, max_age_seconds=TOKEN_MAX_AGE_SECONDS)
+
+
+def call_token(*, participant: CallParticipant, offer_id: int, session_key: str | None) -> str:
+    """The fast path's token for one participant of one call ("" without a session)."""
+    return _tokens.issue(
+        offer_id,
+        participant.session_id,
+        participant.pk,
+        participant.user_id,
+        session_key=session_key,
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))  # SQLite stores text
+
+
+class _Sql:
+    """The statements, with table names from the models (values are parameters)."""
+
+    def __init__(self) -> None:
+        q = connection.ops.quote_name
+        s, p = q(CallSession._meta.db_table), q(CallParticipant._meta.db_table)
+        m, u = q(SignalMessage._meta.db_table), q(User._meta.db_table)
+        jsonb = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+        states = ", ".join(["%s"] * len(OPEN_CALL_STATES))
+        # The participant, its session and, when asked, the other side's messages after a
+        # number (a LEFT JOIN: no message still gives the one row that says who is there).
+        read = "SELECT s.status, s.kind, s.connected_at, s.ended_at, s.end_reason,"
+        read += " p.left_at, p.last_heartbeat_at, m.seq, m.kind, m.payload"
+        read += " FROM {p} p JOIN {s} s ON s.id = p.session_id"
+        read += " JOIN {u} u ON u.id = p.user_id AND u.is_active"
+        read += " LEFT JOIN {m} m ON m.session_id = s.id AND m.sender_id <> p.user_id"
+        read += " AND m.seq > %s"
+        read += " WHERE p.id = %s AND p.session_id = %s AND p.user_id = %s AND s.offer_id = %s"
+        read += " ORDER BY m.seq LIMIT {limit}"
+        self.read = read.format(p=p, s=s, u=u, m=m, limit=MAX_MESSAGES)
+        # Stored once per (session, sender, seq), and only while the sender is on the call.
+        head = "INSERT INTO {m} (session_id, sender_id, seq, kind, payload, created_at)"
+        self.insert_head = head.format(m=m)
+        self.insert_row = f"SELECT %s, %s, %s, %s, {jsonb}, %s"
+        tail = " WHERE EXISTS (SELECT 1 FROM {p} p JOIN {s} s ON s.id = p.session_id"
+        tail += " JOIN {u} u ON u.id = p.user_id AND u.is_active"
+        tail += " WHERE p.id = %s AND p.user_id = %s AND p.left_at IS NULL"
+        tail += " AND s.status IN ({states}))"
+        tail += " ON CONFLICT (session_id, sender_id, seq) DO NOTHING"
+        self.insert_tail = tail.format(p=p, s=s, u=u, states=states)
+        self.heartbeat = f"UPDATE {p} SET last_heartbeat_at = %s WHERE id = %s"  # noqa: S608
+
+
+class CallSignalFastPathMiddleware:
+    """Placed first: answers token-carrying signal posts and polls before anything loads."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.sql: _Sql | None = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw_token = request.META.get(TOKEN_HEADER)
+        if raw_token is None:
+            return self.get_response(request)
+        match = SIGNAL_PATH.match(request.path_info)
+        if match is None:
+            return self.get_response(request)
+        action = match.group(2)
+        if request.method != ("POST" if action == "signal" else "GET"):
+            return self.get_response(request)  # the view answers 405
+        token = _tokens.read(
+            raw_token, session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        )
+        if token is None or len(token.fields) != 4 or token.fields[0] != match.group(1):
+            return _refused()
+        offer_id, session_id, participant_id, user_id = map(int, token.fields)
+        if self.sql is None:
+            self.sql = _Sql()
+        ids = (participant_id, session_id, user_id, offer_id)
+        try:
+            body = self._signal(request, ids) if action == "signal" else self._poll(request, ids)
+        except DomainError as exc:
+            return JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status)
+        if token.age_seconds > TOKEN_REFRESH_SECONDS:
+            fresh = _tokens.issue(
+                *token.fields, session_key=request.COOKIES[settings.SESSION_COOKIE_NAME]
+            )
+            body = body[:-1] + ',"call_token":' + json.dumps(fresh) + "}"
+        response = HttpResponse(body, content_type="application/json")
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def _read(
+        self, ids: tuple[int, int, int, int], after: int, now: datetime
+    ) -> tuple[tuple[Any, ...], list[str]]:
+        """The participant's row and the other side's messages as JSON texts; NotFound when
+        the token names what is not (or no longer) there. A heartbeat when one is due."""
+        assert self.sql is not None
+        participant_id, session_id, user_id, offer_id = ids
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql.read, [after, participant_id, session_id, user_id, offer_id])
+            rows = cursor.fetchall()
+            if not rows:
+                raise NotFound(calls.NOT_ON_CALL)
+            head = rows[0]
+            beat = _dt(head[6])
+            open_, due = (
+                head[0] in OPEN_CALL_STATES and head[5] is None,
+                timedelta(seconds=calls.HEARTBEAT_WRITE_SECONDS),
+            )
+            if open_ and beat is not None and now - _aware(beat) >= due:
+                cursor.execute(self.sql.heartbeat, [now, participant_id])
+        # The payloads go out as the database holds them (JSON text): no parse, no dump.
+        messages = [
+            f'{{"seq":{int(row[7])},"kind":{json.dumps(row[8])},"payload":{_json_text(row[9])}}}'
+            for row in rows
+            if row[7] is not None
+        ]
+        return head, messages
+
+    def _poll(self, request: HttpRequest, ids: tuple[int, int, int, int]) -> str:
+        try:
+            after = max(0, int(request.GET.get("after", "0")))
+        except ValueError:
+            after = 0
+        head, messages = self._read(ids, after, timezone.now())
+        session = {
+            "id": ids[1],
+            "kind": head[1],
+            "status": head[0],
+            "connected_at": _iso(_dt(head[2])),
+            "ended_at": _iso(_dt(head[3])),
+            "end_reason": head[4],
+        }
+        return f'{{"session":{json.dumps(session)},"messages":[{",".join(messages)}]}}'
+
+    def _signal(self, request: HttpRequest, ids: tuple[int, int, int, int]) -> str:
+        assert self.sql is not None
+        participant_id, session_id, user_id, _ = ids
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        cleaned = calls.clean_signals(data.get("messages"))
+        after = data.get("after")
+        wants = isinstance(after, int) and not isinstance(after, bool)
+        now = timezone.now()
+        params: list[Any] = []
+        for m in cleaned:
+            params += [session_id, user_id, m.seq, m.kind, json.dumps(m.payload), now]
+        params += [participant_id, user_id, *OPEN_CALL_STATES]
+        rows_sql = " UNION ALL ".join([self.sql.insert_row] * len(cleaned))
+        sql = f"{self.sql.insert_head} SELECT * FROM ({rows_sql}) v{self.sql.insert_tail}"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        # Read after the insert: it also says whether the sender is on the call (else 404,
+        # and the insert above stored nothing).
+        head, messages = self._read(ids, int(after) if wants else 2**31, now)
+        if head[0] not in OPEN_CALL_STATES or head[5] is not None:
+            raise NotFound(calls.NOT_ON_CALL)
+        stored_up_to = max(m.seq for m in cleaned)
+        return f'{{"stored_up_to":{stored_up_to},"messages":[{",".join(messages)}]}}'
+
+
+def _json_text(value: Any) -> str:
+    """PostgreSQL's jsonb comes back as text (Django asks psycopg not to parse it)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment
+
+
+def _refused() -> HttpResponse:
+    response = JsonResponse(
+        {"error": "call_token", "detail": "This call link is not valid here. Join again."},
+        status=403,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
