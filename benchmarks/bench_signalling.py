@@ -69,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ice", type=int, default=20, help="ICE candidates each side sends")
     p.add_argument("--poll-ms", type=int, default=250, help="poll interval while setting up")
     p.add_argument("--batch", action="store_true", help="post queued messages together")
+    p.add_argument(
+        "--session-auth",
+        action="store_true",
+        help="signal and poll with the session and CSRF, without the call token (the slow path)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a set-up may take")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
@@ -168,15 +173,16 @@ class Side:
     requests: int = 0
     errors: list[str] = field(default_factory=list)
     done_at: float | None = None
+    call_token: str = ""  # for X-Call-Token: premium/call_fastpath.py answers without the session
     trace: list[tuple[float, str, float]] = field(default_factory=list)  # (start, what, ms)
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, token: str = "") -> Any:
         cookie = self.pair.customer_cookie if self.role == "customer" else self.pair.expert_cookie
-        headers = {
-            "Cookie": f"{cookie}; csrftoken={self.csrf}",
-            "X-CSRFToken": self.csrf,
-            "Accept": "application/json",
-        }
+        headers = {"Cookie": f"{cookie}; csrftoken={self.csrf}", "Accept": "application/json"}
+        if token:  # as the page: the call token instead of CSRF
+            headers["X-Call-Token"] = token
+        else:
+            headers["X-CSRFToken"] = self.csrf
         data = None
         if body is not None:
             data = json.dumps(body)
@@ -210,7 +216,15 @@ class Side:
         joined = self._request("POST", self.url("join"), {"token": token})
         self.next_seq = joined["next_seq"]
         self.last_seen = joined["peer_after"]
+        if not self.args.session_auth:
+            self.call_token = joined["call_token"]
         return joined
+
+    def _signalling(self, method: str, path: str, body: Any = None) -> Any:
+        got = self._request(method, path, body, token=self.call_token)
+        if self.call_token and got.get("call_token"):
+            self.call_token = got["call_token"]
+        return got
 
     def send(self, messages: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Post, as the page does, with `after`: the answer brings the other side's news."""
@@ -221,7 +235,7 @@ class Side:
         chunks = [out] if self.args.batch else [[m] for m in out]
         fresh = []
         for chunk in chunks:
-            got = self._request(
+            got = self._signalling(
                 "POST", self.url("signal"), {"messages": chunk, "after": self.last_seen}
             )
             for m in chunk:
@@ -231,7 +245,7 @@ class Side:
         return fresh
 
     def poll(self) -> list[dict[str, Any]]:
-        got = self._request("GET", self.url("poll") + f"?after={self.last_seen}")
+        got = self._signalling("GET", self.url("poll") + f"?after={self.last_seen}")
         return self._take(got["messages"])
 
     def _take(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -425,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         requests = sum(c.requests + e.requests for c, e in sides)
         errors = [err for c, e in sides for err in c.errors + e.errors]
         mode = "batched posts (as the page)" if args.batch else "one message per POST"
+        mode += ", session auth (no call token)" if args.session_auth else ", call token"
         print(
             f"\nSignalling: {args.calls} concurrent set-ups, {args.ice} ICE each way, {mode}, "
             f"poll every {args.poll_ms} ms; gunicorn {args.workers} {args.worker_class} workers"

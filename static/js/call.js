@@ -9,6 +9,11 @@
 // offer, so a reload reconnects.
 // The live call sits in #call-stage, outside the panel, which the page's own poll
 // re-renders.
+// Posts and polls carry the call token that join (and every signalling answer) hands out,
+// in X-Call-Token: the server answers them without loading the session
+// (premium/call_fastpath.py). A refused token (expired while the page slept) is dropped
+// and the request goes again the ordinary way, with the session and CSRF, whose answer
+// brings a fresh token.
 (function () {
   "use strict";
   if (window.expertlineCallLoaded) return;
@@ -16,6 +21,7 @@
 
   var SETUP_POLL_MS = 250; // while setting up: messages are few, answers must be quick
   var LIVE_POLL_MS = 2000; // once connected: a heartbeat, and the other side's hang-up
+  var ICE_GATHER_MS = 60; // candidates come in bursts: one post for a burst, not one each
   var call = null; // the one call of this page
 
   function csrf() {
@@ -25,15 +31,42 @@
     return input ? input.value : "";
   }
 
-  function post(url, body) {
+  function post(url, body, token) {
+    var headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (token) headers["X-Call-Token"] = token; else headers["X-CSRFToken"] = csrf();
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() },
+      headers: headers,
       body: JSON.stringify(body || {})
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) { var e = new Error(data.detail || "The server said no (" + r.status + ")."); e.status = r.status; throw e; }
+        if (!r.ok) { var e = new Error(data.detail || "The server said no (" + r.status + ")."); e.status = r.status; e.code = data.error; throw e; }
+        return data;
+      });
+    });
+  }
+
+  // A signalling post or poll: by the call token when there is one; a refused token is
+  // dropped and the same request goes again with the session (nothing was stored).
+  function signalling(send) {
+    var token = call.token;
+    return send(token).catch(function (err) {
+      if (!token || err.code !== "call_token") throw err;
+      if (call.token === token) call.token = "";
+      return send("");
+    }).then(function (data) {
+      if (data && data.call_token) call.token = data.call_token;
+      return data;
+    });
+  }
+
+  function getJson(url, token) {
+    var headers = { Accept: "application/json" };
+    if (token) headers["X-Call-Token"] = token;
+    return fetch(url, { credentials: "same-origin", headers: headers }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) { var e = new Error(data.detail || "The server said no (" + r.status + ")."); e.status = r.status; e.code = data.error; e.data = data; throw e; }
         return data;
       });
     });
@@ -86,7 +119,9 @@
 
   function send(kind, payload) {
     call.outbox.push({ seq: call.nextSeq++, kind: kind, payload: payload || {} });
-    flush();
+    if (kind !== "ice") { flush(); return; }
+    // A candidate waits a moment for the rest of its burst (an offer or answer goes at once).
+    if (!call.gatherTimer) call.gatherTimer = setTimeout(function () { call.gatherTimer = null; flush(); }, ICE_GATHER_MS);
   }
 
   function flush() {
@@ -94,7 +129,7 @@
     call.sending = true;
     var batch = call.outbox.slice(0, 50);
     // The answer also brings the other side's news since the last seen: a poll for free.
-    post(call.urls.signal, { messages: batch, after: call.lastSeen })
+    signalling(function (token) { return post(call.urls.signal, { messages: batch, after: call.lastSeen }, token); })
       .then(function (data) {
         call.outbox.splice(0, batch.length);
         call.sending = false;
@@ -126,8 +161,9 @@
 
   function poll() {
     if (!call || call.ended) return;
-    fetch(call.urls.poll + "?after=" + call.lastSeen, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json().then(function (d) { return { ok: r.ok, data: d }; }); })
+    var url = call.urls.poll + "?after=" + call.lastSeen;
+    signalling(function (token) { return getJson(url, token); })
+      .then(function (data) { return { ok: true, data: data }; }, function (err) { return { ok: false, data: err.data }; })
       .then(function (res) {
         if (!res.ok) { if (res.data && res.data.error === "not_found") return finish("You are no longer on this call."); return; }
         return receive(res.data.messages).then(function () {
@@ -246,7 +282,7 @@
     call = {
       offerId: d.offer, kind: d.kind, role: d.role, ended: false, connected: false,
       urls: { token: d.tokenUrl, join: d.joinUrl, signal: d.signalUrl, poll: d.pollUrl, event: d.eventUrl, hangUp: d.hangUpUrl },
-      outbox: [], sending: false, nextSeq: 1, lastSeen: 0, gen: 0, pendingIce: [], pc: null, stream: null, chain: Promise.resolve()
+      outbox: [], sending: false, gatherTimer: null, token: "", nextSeq: 1, lastSeen: 0, gen: 0, pendingIce: [], pc: null, stream: null, chain: Promise.resolve()
     };
     window.expertlineCall = { pc: null, call: call };
     stage();
@@ -272,6 +308,7 @@
       .then(function (t) { return post(call.urls.join, { token: t.token, consent: consent }); })
       .then(function (j) {
         call.nextSeq = j.next_seq;
+        call.token = j.call_token || "";
         call.lastSeen = j.peer_after; // what came before this join is stale
         if (j.ice_servers) call.iceServers = j.ice_servers;
         say(j.peer_present ? "Connecting…" : "Waiting for the other side to join…", "waiting");
