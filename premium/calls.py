@@ -197,60 +197,82 @@ def call_join(
         raise InvalidInput("Tick the box to agree to share your screen with the expert.")
     with transaction.atomic():
         # The offer's row lock serialises the two sides' first joins: one session, not two.
-        Offer.objects.select_for_update().filter(pk=offer.pk).first()
+        Offer.objects.select_for_update().filter(pk=offer.pk).values_list("pk").first()
         _spend_token(offer=offer, user=user, token=token, now=now)
         session = (
             CallSession.objects.select_for_update()
             .filter(offer=offer, status__in=OPEN_CALL_STATES)
             .first()
         )
+        consenting = consent and role == "customer" and kind == CallKind.SCREEN_SHARE
+        # A new session has no one on it and no messages yet: nothing to look up (a burst
+        # of set-ups pays for every query here).
+        created = session is None
+        events = []
+        participant = None
         if session is None:
-            session = CallSession.objects.create(offer=offer, kind=kind, created_at=now)
-            CallEvent.objects.create(session=session, actor=user, kind="started", created_at=now)
+            session = CallSession.objects.create(
+                offer=offer,
+                kind=kind,
+                created_at=now,
+                consented_at=now if consenting else None,
+                **{f"{role}_joined_at": now},
+            )
+            events.append(CallEvent(session=session, actor=user, kind="started", created_at=now))
+        else:
+            participant = CallParticipant.objects.filter(session=session, user=user).first()
         session.offer = offer
-        participant = CallParticipant.objects.filter(session=session, user=user).first()
         rejoined = participant is not None
         if participant is None:
             participant = CallParticipant.objects.create(
                 session=session, user=user, role=role, joined_at=now, last_heartbeat_at=now
             )
-            field = f"{role}_joined_at"
-            setattr(session, field, now)
-            session.save(update_fields=[field])
+            if not created:
+                field = f"{role}_joined_at"
+                setattr(session, field, now)
+                session.save(update_fields=[field])
         else:
             participant.joins += 1
             participant.left_at = None
             participant.last_heartbeat_at = now
             participant.save(update_fields=["joins", "left_at", "last_heartbeat_at"])
-        CallEvent.objects.create(
-            session=session,
-            actor=user,
-            kind="rejoined" if rejoined else "joined",
-            note=role,
-            created_at=now,
+        events.append(
+            CallEvent(
+                session=session,
+                actor=user,
+                kind="rejoined" if rejoined else "joined",
+                note=role,
+                created_at=now,
+            )
         )
-        if consent and role == "customer" and kind == CallKind.SCREEN_SHARE:
+        if consenting:
             if session.consented_at is None:
                 session.consented_at = now
                 session.save(update_fields=["consented_at"])
-            CallEvent.objects.create(
-                session=session,
-                actor=user,
-                kind="consent",
-                note="agreed to share their screen with the expert (view only, with voice)",
-                created_at=now,
+            events.append(
+                CallEvent(
+                    session=session,
+                    actor=user,
+                    kind="consent",
+                    note="agreed to share their screen with the expert (view only, with voice)",
+                    created_at=now,
+                )
             )
-        seqs = dict(
-            SignalMessage.objects.filter(session=session)
-            .values_list("sender_id")
-            .annotate(top=Max("seq"))
-            .values_list("sender_id", "top")
-        )
-        peer = (
-            CallParticipant.objects.filter(session=session, left_at__isnull=True)
-            .exclude(user=user)
-            .first()
-        )
+        CallEvent.objects.bulk_create(events)  # in order: their ids keep it
+        seqs: dict[int, int] = {}
+        peer = None
+        if not created:
+            seqs = dict(
+                SignalMessage.objects.filter(session=session)
+                .values_list("sender_id")
+                .annotate(top=Max("seq"))
+                .values_list("sender_id", "top")
+            )
+            peer = (
+                CallParticipant.objects.filter(session=session, left_at__isnull=True)
+                .exclude(user=user)
+                .first()
+            )
         peer_present = peer is not None and peer.last_heartbeat_at > now - timedelta(
             seconds=settings.EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS
         )
