@@ -357,8 +357,8 @@ def run_setup(
             lost += max(0, peer.sent.get(kind, 0) - side.received.get(kind, 0))
     results["lost"] = lost
     with contextlib.suppress(Exception):
-        customer._request("POST", customer.url("event"), {"kind": "connected"})
-        customer._request("POST", customer.url("hang-up"), {"reason": "hung_up"})
+        customer._signalling("POST", customer.url("event"), {"kind": "connected"})
+        customer._signalling("POST", customer.url("hang-up"), {"reason": "hung_up"})
 
 
 # --- Memory ----------------------------------------------------------------------------------

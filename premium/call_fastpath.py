@@ -8,6 +8,9 @@ that carries it in the X-Call-Token header is answered here, placed first in MID
 with one statement for a poll and two for a post (insert with ON CONFLICT DO NOTHING, then
 the select that also checks the participant), and JSON written by hand.
 
+What the browser reports (`connected`) and hanging up take the token too, and call the
+same services as their views for the token's user (one query loads it).
+
 A request that carries a token owns it: a forged, expired or foreign token (another
 offer, another session cookie) is refused with 403 and stores nothing; the page then
 falls back to the session-authenticated views, which check access in full and issue a
@@ -35,7 +38,7 @@ from marketplace.signed_tokens import SessionBoundSigner
 from . import calls
 from .call_models import OPEN_CALL_STATES, CallParticipant, CallSession, SignalMessage
 
-SIGNAL_PATH = re.compile(r"^/offers/(\d+)/call/(signal|poll)$")
+SIGNAL_PATH = re.compile(r"^/offers/(\d+)/call/(signal|poll|event|hang-up)$")
 TOKEN_HEADER = "HTTP_X_CALL_TOKEN"
 TOKEN_SALT = "premium.call-token"
 # A token lives this long; past half of it, an answer carries a fresh one, so a call that
@@ -120,7 +123,7 @@ class CallSignalFastPathMiddleware:
         if match is None:
             return self.get_response(request)
         action = match.group(2)
-        if request.method != ("POST" if action == "signal" else "GET"):
+        if request.method != ("GET" if action == "poll" else "POST"):
             return self.get_response(request)  # the view answers 405
         token = _tokens.read(
             raw_token, session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -132,7 +135,12 @@ class CallSignalFastPathMiddleware:
             self.sql = _Sql()
         ids = (participant_id, session_id, user_id, offer_id)
         try:
-            body = self._signal(request, ids) if action == "signal" else self._poll(request, ids)
+            if action == "signal":
+                body = self._signal(request, ids)
+            elif action == "poll":
+                body = self._poll(request, ids)
+            else:
+                body = _report(request, action, offer_id=offer_id, user_id=user_id)
         except DomainError as exc:
             return JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status)
         if token.age_seconds > TOKEN_REFRESH_SECONDS:
@@ -216,6 +224,29 @@ class CallSignalFastPathMiddleware:
             raise NotFound(calls.NOT_ON_CALL)
         stored_up_to = max(m.seq for m in cleaned)
         return f'{{"stored_up_to":{stored_up_to},"messages":[{",".join(messages)}]}}'
+
+
+def _report(request: HttpRequest, action: str, *, offer_id: int, user_id: int) -> str:
+    """What the browser reports (`connected`, ...) and hanging up: the same services as the
+    views, for the token's user, without the session, CSRF and the rest."""
+    from .call_views import body_of, session_json  # the views' parsing and answer, shared
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound(calls.NOT_ON_CALL)
+    data = body_of(request)
+    if action == "event":
+        session = calls.call_event(
+            offer_id=offer_id,
+            user=user,
+            kind=str(data.get("kind") or ""),
+            note=str(data.get("note") or ""),
+        )
+    else:
+        session = calls.call_hang_up(
+            offer_id=offer_id, user=user, reason=str(data.get("reason") or "hung_up")
+        )
+    return json.dumps({"session": session_json(session)})
 
 
 def _json_text(value: Any) -> str:

@@ -27,7 +27,7 @@ def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 
-def _body(request: HttpRequest) -> dict[str, Any]:
+def body_of(request: HttpRequest) -> dict[str, Any]:
     """A JSON object body, or the form fields; anything else is an empty input."""
     if request.content_type == "application/json":
         try:
@@ -49,7 +49,7 @@ def _answers_json(view: Callable[..., dict[str, Any]]) -> Callable[..., HttpResp
     return wrapped
 
 
-def _session_json(session: CallSession) -> dict[str, Any]:
+def session_json(session: CallSession) -> dict[str, Any]:
     return {
         "id": session.pk,
         "kind": session.kind,
@@ -83,7 +83,7 @@ def call_token(request: HttpRequest, offer_id: int) -> dict[str, Any]:
 @require_POST
 @_answers_json
 def call_join(request: HttpRequest, offer_id: int) -> dict[str, Any]:
-    data = _body(request)
+    data = body_of(request)
     joined = calls.call_join(
         offer_id=offer_id,
         user=_user(request),
@@ -91,7 +91,7 @@ def call_join(request: HttpRequest, offer_id: int) -> dict[str, Any]:
         consent=data.get("consent") in (True, "true", "yes", "1"),
     )
     return {
-        "session": _session_json(joined.session),
+        "session": session_json(joined.session),
         "role": joined.role,
         "rejoined": joined.rejoined,
         "next_seq": joined.next_seq,
@@ -106,7 +106,7 @@ def call_join(request: HttpRequest, offer_id: int) -> dict[str, Any]:
 @require_POST
 @_answers_json
 def call_signal(request: HttpRequest, offer_id: int) -> dict[str, Any]:
-    data = _body(request)
+    data = body_of(request)
     after = data.get("after")
     sent = calls.signal_send(
         offer_id=offer_id,
@@ -131,7 +131,7 @@ def call_poll(request: HttpRequest, offer_id: int) -> dict[str, Any]:
         after = 0
     poll = calls.signal_poll(offer_id=offer_id, user=_user(request), after=after)
     return {
-        "session": _session_json(poll.session),
+        "session": session_json(poll.session),
         "messages": [_signal_json(m) for m in poll.messages],
         "call_token": _call_token(request, poll.participant, offer_id),
     }
@@ -141,22 +141,22 @@ def call_poll(request: HttpRequest, offer_id: int) -> dict[str, Any]:
 @require_POST
 @_answers_json
 def call_event(request: HttpRequest, offer_id: int) -> dict[str, Any]:
-    data = _body(request)
+    data = body_of(request)
     session = calls.call_event(
         offer_id=offer_id,
         user=_user(request),
         kind=str(data.get("kind") or ""),
         note=str(data.get("note") or ""),
     )
-    return {"session": _session_json(session)}
+    return {"session": session_json(session)}
 
 
 @login_required
 @require_POST
 @_answers_json
 def call_hang_up(request: HttpRequest, offer_id: int) -> dict[str, Any]:
-    data = _body(request)
+    data = body_of(request)
     session = calls.call_hang_up(
         offer_id=offer_id, user=_user(request), reason=str(data.get("reason") or "hung_up")
     )
-    return {"session": _session_json(session)}
+    return {"session": session_json(session)}

@@ -61,6 +61,12 @@
     });
   }
 
+  // What the browser reports about its call (logged; `connected` starts the call's clock).
+  function report(body) {
+    var url = call.urls.event;
+    signalling(function (token) { return post(url, body, token); }).catch(function () {});
+  }
+
   function getJson(url, token) {
     var headers = { Accept: "application/json" };
     if (token) headers["X-Call-Token"] = token;
@@ -221,9 +227,9 @@
       if (state === "connected") {
         call.connected = true;
         if (!call.connectedAt) call.connectedAt = Date.now();
-        post(call.urls.event, { kind: "connected" }).catch(function () {});
+        report({ kind: "connected" });
       } else if (state === "failed" || state === "disconnected") {
-        post(call.urls.event, { kind: state }).catch(function () {});
+        report({ kind: state });
       }
     };
     call.stream.getTracks().forEach(function (t) { pc.addTrack(t, call.stream); });
@@ -312,7 +318,7 @@
         call.lastSeen = j.peer_after; // what came before this join is stale
         if (j.ice_servers) call.iceServers = j.ice_servers;
         say(j.peer_present ? "Connecting…" : "Waiting for the other side to join…", "waiting");
-        if (d.kind === "screen_share" && d.role === "customer") post(call.urls.event, { kind: "share_started" }).catch(function () {});
+        if (d.kind === "screen_share" && d.role === "customer") report({ kind: "share_started" });
         if (call.role === "customer" && j.peer_present) makeOffer();
         schedulePoll();
         tick();
@@ -355,7 +361,8 @@
     if (!call || call.ended) return;
     var urls = call.urls;
     finish(reason === "stopped_sharing" ? "You stopped sharing your screen." : "You hung up.");
-    post(urls.hangUp, { reason: reason }).catch(function () { /* the sweep closes it */ });
+    signalling(function (token) { return post(urls.hangUp, { reason: reason }, token); })
+      .catch(function () { /* the sweep closes it */ });
   }
 
   document.addEventListener("click", function (e) {

@@ -63,6 +63,14 @@ class Browser:
             headers={"X-Call-Token": self.token if token is None else token},
         )
 
+    def report(self, action, body, token=None):
+        return self.client.post(
+            self.url(action),
+            json.dumps(body),
+            content_type="application/json",
+            headers={"X-Call-Token": self.token if token is None else token},
+        )
+
     def poll(self, after=0, token=None):
         return self.client.get(
             self.url("poll"),
@@ -183,7 +191,7 @@ def test_after_hanging_up_posts_are_refused_and_the_poll_says_ended(world, video
     customer, expert = Browser(world.customer, video), Browser(world.expert, video)
     customer.join()
     expert.join()
-    assert customer.slow_post("hang-up", {"reason": "hung_up"}).status_code == 200
+    assert customer.report("hang-up", {"reason": "hung_up"}).status_code == 200
     gone = customer.post([ice(9)])
     assert gone.status_code == 404
     assert not SignalMessage.objects.filter(seq=9).exists()
@@ -222,3 +230,27 @@ def test_the_poll_is_a_heartbeat(world, video):
         assert customer.poll().status_code == 200
     participant = CallSession.objects.get(pk=joined["session"]["id"]).participants.get()
     assert participant.last_heartbeat_at >= later - timedelta(seconds=1)
+
+
+def test_connected_and_hanging_up_by_token_are_logged_as_by_the_views(world, video):
+    customer, expert = Browser(world.customer, video), Browser(world.expert, video)
+    customer.join()
+    expert.join()
+    forged = customer.report("event", {"kind": "connected"}, token=expert.token)
+    assert forged.status_code == 403  # the expert's token, the customer's browser
+    assert CallSession.objects.get().status == "waiting"
+    connected = expert.report("event", {"kind": "connected"})
+    assert connected.status_code == 200, connected.content
+    assert connected.json()["session"]["status"] == "connected"
+    assert customer.report("event", {"kind": "nonsense"}).status_code == 400
+    ended = customer.report("hang-up", {"reason": "hung_up"})
+    assert ended.json()["session"]["status"] == "ended"
+    session = CallSession.objects.get()
+    assert session.ended_by == world.customer and session.connected_at is not None
+    assert list(session.events.values_list("kind", flat=True)) == [
+        "started",
+        "joined",
+        "joined",
+        "status",
+        "status",
+    ]
