@@ -76,10 +76,14 @@ def _role_in(offer: Offer, user: User) -> str | None:
     return None
 
 
-def call_offer_get_for_user(*, offer_id: int, user: User) -> tuple[Offer, str]:
+def call_offer_get_for_user(*, offer_id: int, user: User, lock: bool = False) -> tuple[Offer, str]:
     """A call-type offer the user may join now, with their role; else NotFound (strangers
-    learn nothing) or Conflict (theirs, but not callable now)."""
-    offer = Offer.objects.select_related("question").filter(pk=offer_id).first()
+    learn nothing) or Conflict (theirs, but not callable now). With `lock`, the offer's row
+    is locked (inside a transaction)."""
+    offers = Offer.objects.select_related("question")
+    if lock:
+        offers = offers.select_for_update(of=("self",))
+    offer = offers.filter(pk=offer_id).first()
     if offer is None or not user.is_authenticated or call_kind_of(offer) is None:
         raise NotFound(NOT_FOUND)
     role = _role_in(offer, user)
@@ -190,14 +194,13 @@ def call_join(
     it (a reload, a dropped connection) rejoins the same session. A screen share needs the
     customer's explicit consent before the customer joins."""
     now = now or timezone.now()
-    offer, role = call_offer_get_for_user(offer_id=offer_id, user=user)
-    kind = call_kind_of(offer)
-    assert kind is not None
-    if kind == CallKind.SCREEN_SHARE and role == "customer" and not consent:
-        raise InvalidInput("Tick the box to agree to share your screen with the expert.")
     with transaction.atomic():
         # The offer's row lock serialises the two sides' first joins: one session, not two.
-        Offer.objects.select_for_update().filter(pk=offer.pk).values_list("pk").first()
+        offer, role = call_offer_get_for_user(offer_id=offer_id, user=user, lock=True)
+        kind = call_kind_of(offer)
+        assert kind is not None
+        if kind == CallKind.SCREEN_SHARE and role == "customer" and not consent:
+            raise InvalidInput("Tick the box to agree to share your screen with the expert.")
         _spend_token(offer=offer, user=user, token=token, now=now)
         session = (
             CallSession.objects.select_for_update()
@@ -209,7 +212,10 @@ def call_join(
         # of set-ups pays for every query here).
         created = session is None
         events = []
-        participant = None
+        # Who is on it already (two people at most): the joiner, back again, and the peer.
+        people = [] if created else list(CallParticipant.objects.filter(session=session))
+        participant = next((p for p in people if p.user_id == user.pk), None)
+        peer = next((p for p in people if p.user_id != user.pk and p.left_at is None), None)
         if session is None:
             session = CallSession.objects.create(
                 offer=offer,
@@ -219,8 +225,6 @@ def call_join(
                 **{f"{role}_joined_at": now},
             )
             events.append(CallEvent(session=session, actor=user, kind="started", created_at=now))
-        else:
-            participant = CallParticipant.objects.filter(session=session, user=user).first()
         session.offer = offer
         rejoined = participant is not None
         if participant is None:
@@ -260,18 +264,12 @@ def call_join(
             )
         CallEvent.objects.bulk_create(events)  # in order: their ids keep it
         seqs: dict[int, int] = {}
-        peer = None
         if not created:
             seqs = dict(
                 SignalMessage.objects.filter(session=session)
                 .values_list("sender_id")
                 .annotate(top=Max("seq"))
                 .values_list("sender_id", "top")
-            )
-            peer = (
-                CallParticipant.objects.filter(session=session, left_at__isnull=True)
-                .exclude(user=user)
-                .first()
             )
         peer_present = peer is not None and peer.last_heartbeat_at > now - timedelta(
             seconds=settings.EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS
