@@ -45,6 +45,7 @@ TOKEN_SALT = "premium.call-token"
 # keeps polling never runs out, and a page left asleep for longer falls back to the views.
 TOKEN_MAX_AGE_SECONDS = 900
 TOKEN_REFRESH_SECONDS = TOKEN_MAX_AGE_SECONDS // 2
+NO_SEQ = 2**31  # above every sequence number (premium.calls.clean_signals)
 MAX_MESSAGES = 200  # per answer, as premium.calls._messages_for
 
 _tokens = SessionBoundSigner(salt=TOKEN_SALT, max_age_seconds=TOKEN_MAX_AGE_SECONDS)
@@ -159,6 +160,7 @@ class CallSignalFastPathMiddleware:
         the token names what is not (or no longer) there. A heartbeat when one is due."""
         assert self.sql is not None
         participant_id, session_id, user_id, offer_id = ids
+        after = min(max(0, after), NO_SEQ)  # a sequence number is below 2**31
         with connection.cursor() as cursor:
             cursor.execute(self.sql.read, [after, participant_id, session_id, user_id, offer_id])
             rows = cursor.fetchall()
@@ -182,7 +184,7 @@ class CallSignalFastPathMiddleware:
 
     def _poll(self, request: HttpRequest, ids: tuple[int, int, int, int]) -> str:
         try:
-            after = max(0, int(request.GET.get("after", "0")))
+            after = int(request.GET.get("after", "0"))
         except ValueError:
             after = 0
         head, messages = self._read(ids, after, timezone.now())
@@ -207,7 +209,8 @@ class CallSignalFastPathMiddleware:
             data = {}
         cleaned = calls.clean_signals(data.get("messages"))
         after = data.get("after")
-        wants = isinstance(after, int) and not isinstance(after, bool)
+        # Without `after` the answer carries no messages (the read still checks the sender).
+        since = after if isinstance(after, int) and not isinstance(after, bool) else NO_SEQ
         now = timezone.now()
         params: list[Any] = []
         for m in cleaned:
@@ -219,7 +222,7 @@ class CallSignalFastPathMiddleware:
             cursor.execute(sql, params)
         # Read after the insert: it also says whether the sender is on the call (else 404,
         # and the insert above stored nothing).
-        head, messages = self._read(ids, int(after) if wants else 2**31, now)
+        head, messages = self._read(ids, since, now)
         if head[0] not in OPEN_CALL_STATES or head[5] is not None:
             raise NotFound(calls.NOT_ON_CALL)
         stored_up_to = max(m.seq for m in cleaned)

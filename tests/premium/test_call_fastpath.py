@@ -254,3 +254,11 @@ def test_connected_and_hanging_up_by_token_are_logged_as_by_the_views(world, vid
         "status",
         "status",
     ]
+
+
+def test_an_absurd_sequence_number_gets_an_empty_answer_not_an_error(world, video):
+    customer, expert = Browser(world.customer, video), Browser(world.expert, video)
+    customer.join()
+    expert.join()
+    assert customer.poll(after=10**30).json()["messages"] == []
+    assert customer.post([ice(2)], after=-(10**30)).json()["messages"][0]["kind"] == "hello"
