@@ -12,14 +12,14 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, expect
 
 from marketplace import demo
 from marketplace.models import Category, User
@@ -148,3 +148,44 @@ def fill_card(page: Page, number: str) -> None:
 
 def shot(page: Page, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / name), full_page=True, animations="disabled")
+
+
+# In-browser calls (FACTS.md, "In-browser calls"): fake camera, microphone and screen, and
+# loopback candidates, in a Chromium of their own; the shared browser is left as it is.
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+CONNECTED = (
+    "() => !!(window.expertlineCall && window.expertlineCall.pc"
+    " && window.expertlineCall.pc.connectionState === 'connected')"
+)
+LIVE = 8_000  # ms
+
+
+@pytest.fixture(scope="module")
+def media_browser(
+    playwright: Playwright, browser_type_launch_args: dict[str, Any]
+) -> Iterator[Browser]:
+    """A Chromium of its own with fake camera, microphone and screen; the shared one is
+    left as it is."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *MEDIA_ARGS]
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def media_context(media_browser: Browser, browser_context_args: dict[str, Any]) -> Iterator[Any]:
+    contexts = []
+
+    def new_context(**kwargs: Any) -> Any:
+        context = media_browser.new_context(**{**browser_context_args, **kwargs})
+        contexts.append(context)
+        return context
+
+    yield new_context
+    for context in contexts:
+        context.close()

@@ -9,11 +9,10 @@ reaches `connected`, one hangs up, and both pages and the log show the call.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect
+from playwright.sync_api import Page, expect
 
 from marketplace import demo
 from marketplace.models import User
@@ -21,51 +20,13 @@ from premium import services as premium_services
 from premium.call_models import CallSession
 from premium.models import Offer, ServiceKind
 from questions import services as question_services
-from tests.browser.conftest import CARD_OK, CHROMIUM, CHROMIUM_ARGS, cars, log_in, seed_expert
+from tests.browser.conftest import CARD_OK, CONNECTED, LIVE, cars, log_in, seed_expert
 from tests.factories import make_question, save_card
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods"),
 ]
-
-MEDIA_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
-CONNECTED = (
-    "() => !!(window.expertlineCall && window.expertlineCall.pc"
-    " && window.expertlineCall.pc.connectionState === 'connected')"
-)
-LIVE = 8_000  # ms
-
-
-@pytest.fixture(scope="module")
-def media_browser(
-    playwright: Playwright, browser_type_launch_args: dict[str, Any]
-) -> Iterator[Browser]:
-    """A Chromium of its own with fake camera, microphone and screen; the shared one is
-    left as it is."""
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *MEDIA_ARGS]
-    )
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def media_context(media_browser: Browser, browser_context_args: dict[str, Any]) -> Iterator[Any]:
-    contexts = []
-
-    def new_context(**kwargs: Any) -> Any:
-        context = media_browser.new_context(**{**browser_context_args, **kwargs})
-        contexts.append(context)
-        return context
-
-    yield new_context
-    for context in contexts:
-        context.close()
 
 
 def accepted_call(kind: str) -> tuple[User, User, Offer]:
@@ -120,6 +81,18 @@ def test_customer_and_expert_talk_in_a_video_call(
     expect(cpage.locator(card)).to_contain_text("Video call")
     assert cpage.locator(card).get_attribute("data-role") == "customer"
 
+    # Each signalling post and poll: did it carry the call token (the fast path)?
+    signalling: list[bool] = []
+    for page in (cpage, epage):
+        page.on(
+            "request",
+            lambda r: (
+                signalling.append("x-call-token" in r.headers)
+                if r.url.split("?")[0].endswith(("/call/signal", "/call/poll"))
+                else None
+            ),
+        )
+
     cpage.locator(f"{card} [data-call-action=join]").click()
     expect(cpage.locator("#call-state")).to_have_text("Waiting for the other side to join…")
     epage.locator(f"{card} [data-call-action=join]").click()
@@ -127,6 +100,7 @@ def test_customer_and_expert_talk_in_a_video_call(
     for page in (cpage, epage):
         page.wait_for_function(CONNECTED, timeout=15_000)
         expect(page.locator("#call-state")).to_have_attribute("data-state", "connected")
+    assert signalling and all(signalling)
     # Media flows both ways, video included (a video call).
     cpage.wait_for_function(
         "() => document.getElementById('call-remote').videoWidth > 0", timeout=LIVE

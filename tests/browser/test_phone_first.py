@@ -5,8 +5,11 @@ A US customer in the rollout's category answers the bot, chooses a phone call,
 sees its price and pays with the card on file; an expert sees the request with
 its phone icon in the Request Center (category, price and channel only),
 accepts it, and only then sees the bot conversation. A customer outside the
-rollout gets the bot and today's chat flow, with no choice. (The call itself, on
-the question page, is tests/browser/test_calls.py.)
+rollout gets the bot and today's chat flow, with no choice. Then both join the
+call on the question page in two browser contexts (fake media devices), the peer
+connection is established, the expert hangs up, and the call log shows both
+participants and a plausible duration. (Video calls and screen shares:
+tests/browser/test_calls.py.)
 """
 
 from __future__ import annotations
@@ -19,10 +22,20 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from marketplace import demo
+from premium.call_models import CallSession
 from premium.models import Offer, OfferStatus
 from questions import intake
 from questions.models import Channel, Experience, Question, QuestionStatus
-from tests.browser.conftest import NewContext, cars, log_in, nav, seed_expert, shot
+from tests.browser.conftest import (
+    CONNECTED,
+    LIVE,
+    NewContext,
+    cars,
+    log_in,
+    nav,
+    seed_expert,
+    shot,
+)
 from tests.factories import TEST_CARD, save_card
 
 pytestmark = [
@@ -67,9 +80,11 @@ def ask_and_answer_the_bot(page: Page, base: str) -> None:
     expect(summary).to_contain_text("Petrol")
 
 
-def test_phone_first_bot_phone_call_paid_request_center_accept_then_transcript(
-    new_context: NewContext, live_server: Any, screenshots_dir: Path
+def test_phone_first_bot_phone_call_paid_request_center_accept_transcript_then_call(
+    media_context: NewContext, live_server: Any, screenshots_dir: Path, settings: Any
 ) -> None:
+    settings.EXPERTLINE_POLL_INTERVAL_MS = 500
+    new_context = media_context  # fake microphone and camera, loopback candidates
     base = live_server.url
     category = cars()
     intake.intake_questions_seed(demo.INTAKE_QUESTIONS)
@@ -120,6 +135,36 @@ def test_phone_first_bot_phone_call_paid_request_center_accept_then_transcript(
     shot(epage, screenshots_dir, "phone-request-accepted.png")
     offer.refresh_from_db()
     assert offer.expert_id == expert.pk
+
+    # --- The call, in the browser: no phone numbers exchanged ---------------------------
+    url = f"{base}/q/{question.pk}/"
+    card = f"#call-offer-{offer.pk}"
+    cpage.goto(url)
+    expect(cpage.locator(card)).to_contain_text("Phone call")
+    cpage.locator(f"{card} [data-call-action=join]").click()
+    expect(cpage.locator("#call-state")).to_have_text("Waiting for the other side to join…")
+    epage.locator(f"{card} [data-call-action=join]").click()
+    for page in (cpage, epage):
+        page.wait_for_function(CONNECTED, timeout=15_000)
+    session = CallSession.objects.get(offer=offer)
+    assert session.status == "connected" and session.connected_at is not None
+
+    epage.wait_for_timeout(1500)  # talk for a moment: a real call lasts real seconds
+    epage.locator("#call-hang-up").click()
+    expect(epage.locator("#call-state")).to_have_text("You hung up.")
+    expect(cpage.locator("#call-state")).to_have_text("The other side hung up.", timeout=LIVE)
+
+    session.refresh_from_db()
+    assert session.status == "ended" and session.end_reason == "hung_up"
+    assert set(session.participants.values_list("user_id", flat=True)) == {
+        customer.pk,
+        expert.pk,
+    }
+    assert session.duration_seconds is not None and 1 <= session.duration_seconds <= 60
+    summary = cpage.locator(f"#call-summary-{offer.pk}")
+    expect(summary.locator(".call-status")).to_have_text("Ended: hung up", timeout=LIVE)
+    expect(summary.locator(".call-joined")).to_contain_text("Casey at")
+    expect(summary.locator(".call-joined")).to_contain_text(f"{expert.name} at")
 
 
 def test_a_customer_outside_the_rollout_sees_no_choice(
