@@ -149,6 +149,9 @@ class ExpertProfile(models.Model):
     payout_level_bp = models.PositiveIntegerField(default=5_000)
     # Staff grant the "Offer Premium Services" tool.
     premium_tool_enabled = models.BooleanField(default=False)
+    # How many payout boosts the expert has earned (marketplace.payout_levels): 0 spares
+    # every credit the look-up of boosts.
+    payout_boosts_earned = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -144,18 +144,23 @@ def boost_grant(
         credit_count=rule.credit_count,
         earned_at=earned_at,
     )
-    boost, created = PayoutBoost.objects.get_or_create(
-        expert_id=expert_id,
-        source=source,
-        defaults={
-            "kind": kind,
-            "note": note[:200],
-            "raise_bp": limits.raise_bp,
-            "earned_at": earned_at,
-            "ends_at": limits.ends_at,
-            "credits_total": limits.credits_total,
-        },
-    )
+    with transaction.atomic():
+        boost, created = PayoutBoost.objects.get_or_create(
+            expert_id=expert_id,
+            source=source,
+            defaults={
+                "kind": kind,
+                "note": note[:200],
+                "raise_bp": limits.raise_bp,
+                "earned_at": earned_at,
+                "ends_at": limits.ends_at,
+                "credits_total": limits.credits_total,
+            },
+        )
+        if created:
+            ExpertProfile.objects.filter(user_id=expert_id).update(
+                payout_boosts_earned=F("payout_boosts_earned") + 1
+            )
     return boost if created else None
 
 
@@ -168,6 +173,8 @@ def level_for_credit(*, profile: ExpertProfile, at: datetime | None = None) -> L
     locked, so two credits racing for a count-limited boost's last use take turns; call
     `boosts_consume` once the credit is recorded."""
     at = at or timezone.now()
+    if profile.payout_boosts_earned == 0:
+        return LevelUsed(base_bp=profile.payout_level_bp)  # no boost ever: no look-up
     rows = (
         PayoutBoost.objects.select_for_update()
         .filter(expert_id=profile.user_id, earned_at__lte=at)

@@ -40,6 +40,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "premium.view_servicetemplate",
         "premium.view_fulfilmentreport",
         "premium.change_fulfilmentreport",
+        "premium.view_fulfilmentverification",
+        "premium.change_fulfilmentverification",
+        "premium.view_creditrecord",
         # Privacy: the flag queue; private information only with a logged reason.
         "privacy.view_flag",
         "privacy.change_flag",
@@ -69,6 +72,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_payouthold",
         "payments.add_payouthold",
         "payments.change_payouthold",
+        # Earnings: boost rules and grants, protected refunds (issue 8).
+        "marketplace.view_payoutboost",
+        "marketplace.view_payoutboostrule",
+        "marketplace.change_payoutboostrule",
+        "premium.view_fulfilmentverification",
+        "premium.view_creditrecord",
     ],
 }
 

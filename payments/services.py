@@ -757,13 +757,20 @@ def credits_reverse(*, payment: Payment, why: str, frozen: bool = False) -> int:
         if hasattr(txn, "reversed_by"):
             continue
         swap = {}
+        kind = "reversal"
         if frozen and txn.kind == "credit":
             expert_id = txn.details.get("expert")
             swap = {ledger.expert_payable(expert_id): ledger.expert_frozen(expert_id)}
+        elif txn.kind == "credit" and txn.details.get("protected"):
+            # Expert Earnings Protection (decided by premium.earnings): the expert keeps
+            # the payout and the platform carries the refund.
+            swap = {ledger.expert_payable(txn.details["expert"]): ledger.PLATFORM_PROTECTED_REFUNDS}
+            kind = "protected_refund"
         ledger.reverse(
             original=txn,
             key=f"{txn.key}-reversal",
             memo=f"Reversal of {txn.memo} ({why})",
+            kind=kind,
             swap=swap,
         )
         count += 1

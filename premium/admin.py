@@ -104,7 +104,16 @@ class FulfilmentReportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Verify the selected fulfilment reports", permissions=["change"])
     def verify(self, request: HttpRequest, queryset: QuerySet[FulfilmentReport]) -> None:
-        count = queryset.filter(verified_at__isnull=True).update(
+        # Reports in the verification queue go through it (a phone call is credited then).
+        queued = queryset.filter(verified_at__isnull=True, verification__status="pending")
+        count = 0
+        for report in queued.select_related("verification"):
+            earnings.verification_approve(
+                verification_id=report.verification.pk,
+                staff=request.user,  # type: ignore[arg-type]
+            )
+            count += 1
+        count += queryset.filter(verified_at__isnull=True, verification__isnull=True).update(
             verified_at=timezone.now(), verified_by=request.user
         )
         self.message_user(request, f"Verified {count} report(s).", messages.SUCCESS)
@@ -183,3 +192,204 @@ class CallSessionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Earnings: the verification queue, credits and their rules, protected refunds ------------
+
+from django import forms  # noqa: E402
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME  # noqa: E402
+from django.template.response import TemplateResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from marketplace.errors import DomainError  # noqa: E402
+from marketplace.money import format_minor  # noqa: E402
+
+from . import earnings  # noqa: E402
+from .earnings_models import CreditRecord, FulfilmentVerification, VerificationStatus  # noqa: E402
+
+
+class _ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is the report rejected? (the expert sees it)",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=500,
+    )
+
+
+@admin.register(FulfilmentVerification)
+class FulfilmentVerificationAdmin(admin.ModelAdmin):
+    """Customer Care's verification queue: reports the call log could not confirm. Approve
+    (a phone-call request is credited) or reject with a reason; nothing is edited here."""
+
+    list_display = [
+        "offer",
+        "status",
+        "automatic",
+        "connected_minutes",
+        "call_ended_at",
+        "deadline_at",
+        "protected",
+        "decided_by",
+        "created_at",
+    ]
+    list_filter = ["status", "automatic", "protected"]
+    search_fields = ["offer__question__title", "offer__expert__email"]
+    list_select_related = ["offer", "decided_by"]
+    readonly_fields = [
+        "offer",
+        "report",
+        "report_notes",
+        "status",
+        "automatic",
+        "call_ended_at",
+        "deadline_at",
+        "connected_seconds",
+        "protected",
+        "reason",
+        "decided_by",
+        "decided_at",
+        "created_at",
+    ]
+    actions = ["approve", "reject"]
+
+    @admin.display(description="connected (min)")
+    def connected_minutes(self, obj: FulfilmentVerification) -> str:
+        return f"{obj.connected_seconds / 60:.1f}"
+
+    @admin.display(description="the expert's report")
+    def report_notes(self, obj: FulfilmentVerification) -> str:
+        return obj.report.notes or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Approve the selected reports", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[FulfilmentVerification]) -> None:
+        done = 0
+        for verification in queryset.filter(status=VerificationStatus.PENDING):
+            try:
+                earnings.verification_approve(
+                    verification_id=verification.pk,
+                    staff=request.user,  # type: ignore[arg-type]
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{verification}: {exc.message}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(request, f"Approved {done} report(s).", messages.SUCCESS)
+
+    @admin.action(description="Reject the selected reports (with a reason)", permissions=["change"])
+    def reject(
+        self, request: HttpRequest, queryset: QuerySet[FulfilmentVerification]
+    ) -> TemplateResponse | None:
+        form = _ReasonForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "payments/payout_admin_reason.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Reject fulfilment reports",
+                    "form": form,
+                    "objects": list(queryset.filter(status=VerificationStatus.PENDING)),
+                    "action": request.POST.get("action", ""),
+                    "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                    "checkbox_name": ACTION_CHECKBOX_NAME,
+                    "opts": self.model._meta,
+                },
+            )
+        done = 0
+        for verification in queryset.filter(status=VerificationStatus.PENDING):
+            try:
+                earnings.verification_reject(
+                    verification_id=verification.pk,
+                    staff=request.user,  # type: ignore[arg-type]
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{verification}: {exc.message}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(request, f"Rejected {done} report(s).", messages.SUCCESS)
+        return None
+
+
+@admin.register(CreditRecord)
+class CreditRecordAdmin(admin.ModelAdmin):
+    """Every credit and reversal with the rule that produced it; read-only. The protected
+    refunds report (per month) is linked from here."""
+
+    list_display = ["key", "kind", "amount", "rule", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["key", "memo"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "key",
+        "kind",
+        "memo",
+        "rule",
+        "details",
+        "payment",
+        "reverses",
+        "created_at",
+    ]
+    fields = readonly_fields
+    change_list_template = "admin/premium/creditrecord/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CreditRecord]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(kind__in=["credit", "reversal", "protected_refund"])
+            .exclude(details__expert__isnull=True, kind="credit")
+        )
+
+    @admin.display(description="rule")
+    def rule(self, obj: CreditRecord) -> str:
+        return earnings.credit_rule(key=obj.key, kind=obj.kind, details=obj.details or {})
+
+    @admin.display(description="amount")
+    def amount(self, obj: CreditRecord) -> str:
+        amount = (obj.details or {}).get("amount")
+        return format_minor(int(amount)) if isinstance(amount, int) else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "protected-refunds/",
+                self.admin_site.admin_view(self.protected_refunds),
+                name="premium_protected_refunds",
+            ),
+            *super().get_urls(),
+        ]
+
+    def protected_refunds(self, request: HttpRequest) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        months = earnings.protected_refunds_by_month()
+        return TemplateResponse(
+            request,
+            "admin/premium/protected_refunds.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Protected refunds carried by the platform, by month",
+                "rows": [
+                    (m.month, m.count, format_minor(m.amount_minor, m.currency)) for m in months
+                ],
+                "opts": self.model._meta,
+            },
+        )

@@ -59,3 +59,19 @@ class PremiumConfig(AppConfig):
         question_signals.question_picked_up.connect(
             picked_up, weak=False, dispatch_uid="phone-request-picked-up"
         )
+
+        # Earnings (issue 8): boosts for accepted auto phone calls and for first answers.
+        from . import earnings
+
+        def boost_on_pick_up(sender: Any, question: Any, expert: Any, **_: Any) -> None:
+            earnings.on_picked_up(question=question, expert=expert)
+
+        def boost_on_answer(sender: Any, message: Any, question: Any, **_: Any) -> None:
+            earnings.on_message_posted(message=message, question=question)
+
+        question_signals.question_picked_up.connect(
+            boost_on_pick_up, weak=False, dispatch_uid="earnings-auto-call-boost"
+        )
+        question_signals.message_posted.connect(
+            boost_on_answer, weak=False, dispatch_uid="earnings-answers-boost"
+        )

@@ -413,3 +413,71 @@ def answers_boost_check(*, expert_id: int) -> bool:
 def on_message_posted(*, message: Message, question: Question) -> None:
     if message.author_id == question.expert_id and question.expert_id is not None:
         answers_boost_check(expert_id=question.expert_id)
+
+
+# --- For staff: the rule behind a credit, protected refunds by month ------------------------
+
+
+def _pct(bp: int | None) -> str:
+    return f"{(bp or 0) / 100:g}%"
+
+
+def credit_rule(*, key: str, kind: str, details: dict[str, Any]) -> str:
+    """In words, the rule that produced a ledger credit (or reversal), from what it recorded."""
+    if kind in ("reversal", "protected_refund"):
+        original = details.get("reverses", "")
+        if kind == "protected_refund":
+            return f"Refund carried by the platform (Expert Earnings Protection) of {original}"
+        return f"Reversal of {original}: the expert's credit is taken back"
+    boosts = details.get("boosts") or []
+    level = ""
+    if "payout_level_bp" in details and details.get("payout_level_bp") is not None:
+        level = f"payout level {_pct(details['payout_level_bp'])}"
+        if boosts:
+            raised = ", ".join(
+                f"+{_pct(b['raise_bp'])} ({b['kind']}: {b['source']})" for b in boosts
+            )
+            level += f" = base {_pct(details.get('base_level_bp'))} {raised}"
+    rule = details.get("rule")
+    if rule == "phone_call_payout":
+        how = "by the call log" if details.get("verified_automatically") else "by Customer Care"
+        protected = "; protected" if details.get("protected") else ""
+        return f"Phone-call payout value of the category, report verified {how}{protected}"
+    if rule == "premium_credit":
+        return f"Premium credit: {level} of the premium price, at acceptance"
+    if key.startswith("question-"):
+        if details.get("payout_level_bp") is None:
+            return "Question credit: the category's fixed value for a Member's question"
+        trigger = {"rating": "a rating of 3+ stars", "offer": "an accepted offer"}.get(
+            str(details.get("trigger")), "days without a rating or refund request"
+        )
+        return f"Question credit on {trigger}: {level} of the question's price"
+    return kind
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    month: dt.date
+    count: int
+    amount_minor: int
+    currency: str
+
+
+def protected_refunds_by_month() -> list[MonthTotal]:
+    """What the platform carried each month under Expert Earnings Protection."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncMonth
+
+    from payments import ledger
+    from payments.models import LedgerEntry
+
+    rows = (
+        LedgerEntry.objects.filter(account__key=ledger.PLATFORM_PROTECTED_REFUNDS)
+        .annotate(month=TruncMonth("transaction__created_at", tzinfo=dt.UTC))
+        .values("month", "currency")
+        .annotate(count=Count("id"), total=Sum("amount_minor"))
+        .order_by("-month")
+    )
+    return [
+        MonthTotal(r["month"].date(), r["count"], int(r["total"] or 0), r["currency"]) for r in rows
+    ]

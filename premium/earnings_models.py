@@ -62,3 +62,16 @@ class FulfilmentVerification(models.Model):
 
     def __str__(self) -> str:
         return f"verification of offer-{self.offer_id}: {self.status}"
+
+
+from payments.models import LedgerTransaction  # noqa: E402
+
+
+class CreditRecord(LedgerTransaction):
+    """Experts' credits and their reversals, as Customer Care and Finance read them in the
+    admin: each with the rule that produced it (premium.earnings.credit_rule)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "credit"
+        verbose_name_plural = "credits and the rules that produced them"

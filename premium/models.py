@@ -197,4 +197,4 @@ class FulfilmentReport(models.Model):
 
 
 from .call_models import CallEvent, CallJoinToken, CallParticipant, CallSession, SignalMessage  # noqa: E402, F401  (calls: premium/call_models.py)
-from .earnings_models import FulfilmentVerification  # noqa: E402, F401  (premium/earnings.py)
+from .earnings_models import CreditRecord, FulfilmentVerification  # noqa: E402, F401  (premium/earnings.py)

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace import notifications, presence, ratelimit
+from marketplace import notifications, payout_levels, presence, ratelimit
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import ExpertProfile, NotificationKind, User
 from marketplace.money import Money, format_minor
@@ -519,17 +519,20 @@ def on_payment_succeeded(payment: Payment) -> None:
             expert_profile=profile,
             locked_question=question,
         )
-        share = Money(offer.price_minor, offer.currency).share(profile.payout_level_bp)
-        payment_services.expert_credit(
+        # The payout level with the boosts earned by now, recorded on the credit.
+        level = payout_levels.level_for_credit(profile=profile)
+        share = Money(offer.price_minor, offer.currency).share(level.level_bp)
+        if payment_services.expert_credit(
             key=f"offer-{offer.pk}-credit",
             expert=offer.expert,
             amount_minor=share.amount,
             currency=offer.currency,
             memo=f"Premium service: {offer.service_name} (question #{offer.question_id})",
             payment=payment,
-            details={"offer": offer.pk, "payout_level_bp": profile.payout_level_bp},
+            details={"offer": offer.pk, "rule": "premium_credit", **level.details()},
             payment_locked=True,  # payment_apply_intent holds its lock
-        )
+        ):
+            payout_levels.boosts_consume(level)
         told.append(
             (offer.expert, f"Accepted and paid: {offer.service_name} ({offer.price_display})")
         )
@@ -629,7 +632,13 @@ def offer_fulfil(
 
     fulfilment_check(offer=offer)
     _transition(offer, OfferStatus.FULFILLED, actor=expert, note="report filed")
-    return FulfilmentReport.objects.create(offer=offer, delivered=True, notes=notes.strip()[:2000])
+    report = FulfilmentReport.objects.create(
+        offer=offer, delivered=True, notes=notes.strip()[:2000]
+    )
+    from .earnings import report_filed  # verified by the call log, or queued for Customer Care
+
+    report_filed(offer=offer, report=report)
+    return report
 
 
 @transaction.atomic

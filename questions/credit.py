@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace import payout_levels
 from marketplace.models import ExpertProfile
 from marketplace.money import Money
 from payments import services as payment_services
@@ -42,14 +43,18 @@ class CreditAmount:
     payout_level_bp: int | None
 
 
-def credit_amount(question: Question, expert_profile: ExpertProfile) -> CreditAmount:
-    """Pure: what the expert earns for this question."""
+def credit_amount(
+    question: Question, expert_profile: ExpertProfile, level_bp: int | None = None
+) -> CreditAmount:
+    """Pure: what the expert earns for this question. `level_bp`: the payout level with its
+    boosts (marketplace.payout_levels); the profile's base level when not given."""
     if question.is_member_question:
         return CreditAmount(
             question.category.member_question_value_minor, question.currency, "member", None
         )
-    share = Money(question.price_minor, question.currency).share(expert_profile.payout_level_bp)
-    return CreditAmount(share.amount, question.currency, "payment", expert_profile.payout_level_bp)
+    level = expert_profile.payout_level_bp if level_bp is None else level_bp
+    share = Money(question.price_minor, question.currency).share(level)
+    return CreditAmount(share.amount, question.currency, "payment", level)
 
 
 def rating_triggers_credit(stars: int) -> bool:
@@ -100,7 +105,9 @@ def question_credit(
     profile = expert_profile
     if profile is None or profile.user_id != question.expert_id:
         profile = ExpertProfile.objects.select_related("user").get(user_id=question.expert_id)
-    amount = credit_amount(question, profile)
+    # The level with the boosts earned by now (never retroactively); recorded on the credit.
+    level = None if question.is_member_question else payout_levels.level_for_credit(profile=profile)
+    amount = credit_amount(question, profile, level.level_bp if level else None)
     payment = None
     if amount.funded_by == "payment":
         # Locked here, so payments does not read it again (a refund or a chargeback that
@@ -125,11 +132,14 @@ def question_credit(
             "trigger": trigger,
             "payout_level_bp": amount.payout_level_bp,
             "price_minor": question.price_minor,
+            **(level.details() if level else {}),
         },
         payment_locked=payment is not None,
     )
     if txn is None:
         return False
+    if level is not None:
+        payout_levels.boosts_consume(level)
     Question.objects.filter(pk=question.pk).update(credited_at=timezone.now())
     return True
 
