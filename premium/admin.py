@@ -336,7 +336,7 @@ class CreditRecordAdmin(admin.ModelAdmin):
         "reverses",
         "created_at",
     ]
-    fields = readonly_fields
+    fields = ["key", "kind", "memo", "rule", "details", "payment", "reverses", "created_at"]
     change_list_template = "admin/premium/creditrecord/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CreditRecord]:
