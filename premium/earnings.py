@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -220,8 +220,24 @@ def report_filed(
         seconds_connected=seconds,
         min_minutes=settings.EXPERTLINE_CALL_VERIFY_MINUTES,
     ):
+        # The offer is locked already, and a refund locks the payment, then the offer: the
+        # payment is taken without waiting, and while a refund holds it the report stays in
+        # Customer Care's queue (no deadlock; approved later, in the refund's order).
+        try:
+            with transaction.atomic():
+                _lock_payments(offer.pk, nowait=True)
+        except DatabaseError:
+            return verification
         _verify(verification, offer=offer, actor=None, automatic=True, now=now)
     return verification
+
+
+def _lock_payments(offer_id: int, *, nowait: bool = False) -> list[Payment]:
+    return list(
+        Payment.objects.select_for_update(nowait=nowait)
+        .filter(reference=f"offer-{offer_id}")
+        .order_by("id")
+    )
 
 
 def _verify(
@@ -275,13 +291,17 @@ def _check_staff(staff: User) -> None:
 def verification_approve(*, verification_id: int, staff: User) -> FulfilmentVerification:
     """Customer Care confirms the report: a phone-call request is credited now."""
     _check_staff(staff)
-    offer_id = FulfilmentVerification.objects.filter(pk=verification_id).values_list(
-        "offer_id", flat=True
+    offer_id = (
+        FulfilmentVerification.objects.filter(pk=verification_id)
+        .values_list("offer_id", flat=True)
+        .first()
     )
-    # The offer first, as offer_fulfil and refunds lock it, then the verification.
-    offer = Offer.objects.select_for_update().filter(pk__in=list(offer_id)).first()
+    if offer_id is None:
+        raise NotFound("This fulfilment report does not exist.")
+    # In a refund's order: the payment, then the offer, then the verification.
+    _lock_payments(offer_id)
+    offer = Offer.objects.select_for_update().get(pk=offer_id)
     verification = _lock_verification(verification_id)
-    assert offer is not None
     _verify(verification, offer=offer, actor=staff, automatic=False, now=timezone.now())
     return verification
 
@@ -326,6 +346,7 @@ def phone_call_credit(
     )
     if payout.amount_minor == 0:
         return False
+    # Locked by the caller (report_filed, verification_approve), so read as it stands.
     payment = Payment.objects.filter(
         reference=offer.payment_reference, status=PaymentStatus.SUCCEEDED
     ).first()
@@ -349,6 +370,7 @@ def phone_call_credit(
             # Read by payments.services.credits_reverse: a refund the platform carries.
             "protected": verification.protected,
         },
+        payment_locked=True,
     )
     return txn is not None
 
