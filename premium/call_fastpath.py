@@ -173,7 +173,8 @@ class CallSignalFastPathMiddleware:
                 timedelta(seconds=calls.HEARTBEAT_WRITE_SECONDS),
             )
             if open_ and beat is not None and now - _aware(beat) >= due:
-                cursor.execute(self.sql.heartbeat, [now, participant_id])
+                at = connection.ops.adapt_datetimefield_value(now)
+                cursor.execute(self.sql.heartbeat, [at, participant_id])
         # The payloads go out as the database holds them (JSON text): no parse, no dump.
         messages = [
             f'{{"seq":{int(row[7])},"kind":{json.dumps(row[8])},"payload":{_json_text(row[9])}}}'
@@ -212,9 +213,10 @@ class CallSignalFastPathMiddleware:
         # Without `after` the answer carries no messages (the read still checks the sender).
         since = after if isinstance(after, int) and not isinstance(after, bool) else NO_SEQ
         now = timezone.now()
+        at = connection.ops.adapt_datetimefield_value(now)  # as the ORM stores it
         params: list[Any] = []
         for m in cleaned:
-            params += [session_id, user_id, m.seq, m.kind, json.dumps(m.payload), now]
+            params += [session_id, user_id, m.seq, m.kind, json.dumps(m.payload), at]
         params += [participant_id, user_id, *OPEN_CALL_STATES]
         rows_sql = " UNION ALL ".join([self.sql.insert_row] * len(cleaned))
         sql = f"{self.sql.insert_head} SELECT * FROM ({rows_sql}) v{self.sql.insert_tail}"  # noqa: S608
