@@ -503,3 +503,57 @@ def protected_refunds_by_month() -> list[MonthTotal]:
     return [
         MonthTotal(r["month"].date(), r["count"], int(r["total"] or 0), r["currency"]) for r in rows
     ]
+
+
+# --- For the expert's earnings page ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingReport:
+    offer_id: int
+    question_id: int
+    service_name: str
+    deadline_at: dt.datetime | None  # None: the call has not ended yet
+    status: str  # "to file" | "waiting for Customer Care"
+
+    @property
+    def url(self) -> str:
+        from questions.services import question_url
+
+        return f"{question_url(self.question_id)}#offer-{self.offer_id}"
+
+
+def earnings_overview(*, expert: User, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The level and active boosts, and the fulfilment reports still to file or to verify."""
+    from marketplace.models import ExpertProfile
+
+    now = now or timezone.now()
+    profile = ExpertProfile.objects.filter(user=expert).first()
+    boosts = payout_levels.boosts_for_expert(expert_id=expert.pk, at=now)
+    base = profile.payout_level_bp if profile else 0
+    level = payout_levels.payout_level(
+        base_bp=base, boosts=[payout_levels.fact_of(b) for b in boosts], at=now
+    )
+    pending: list[PendingReport] = []
+    hours = settings.EXPERTLINE_FULFILMENT_REPORT_HOURS
+    for offer in Offer.objects.filter(
+        expert=expert, status=OfferStatus.ACCEPTED, service_kind=ServiceKind.PHONE_CALL
+    ).order_by("accepted_at"):
+        deadline = report_deadline(call_ended_at(call_facts(offer.pk)), hours=hours)
+        if deadline is None or deadline >= now:
+            pending.append(
+                PendingReport(offer.pk, offer.question_id, offer.service_name, deadline, "to file")
+            )
+    for v in FulfilmentVerification.objects.filter(
+        offer__expert=expert, status=VerificationStatus.PENDING
+    ).select_related("offer"):
+        pending.append(
+            PendingReport(
+                v.offer_id,
+                v.offer.question_id,
+                v.offer.service_name,
+                v.deadline_at,
+                "waiting for Customer Care",
+            )
+        )
+    return {"level": level, "boosts": boosts, "pending_reports": pending}

@@ -1,0 +1,29 @@
+"""The expert's earnings page shows the payout level, active boosts with how they were
+earned, and fulfilment reports due with their deadlines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from marketplace.models import BoostKind, PayoutBoostRule
+from tests.premium.test_earnings import call, fulfil, phone_first, phone_offer  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_earnings_page_shows_level_boost_and_the_report_due(client, world, phone_first):  # noqa: F811
+    PayoutBoostRule.objects.create(kind=BoostKind.AUTO_CALL, raise_bp=1_000, duration_days=7)
+    offer = phone_offer(world)
+    end = call(world, offer, minutes=2)
+    client.force_login(world.expert)
+    page = client.get("/earnings/").content.decode()
+    assert 'id="payout-level">60%' in page
+    assert "+10%: Accepted the phone-call request" in page
+    deadline = timezone.localtime(end + timedelta(hours=36))
+    assert f'to file, file it by <time datetime="{deadline:%Y-%m-%dT%H:%M:%S}' in page
+    fulfil(world, offer)  # too short for the call log: Customer Care decides
+    page = client.get("/earnings/").content.decode()
+    assert "waiting for Customer Care" in page and "to file" not in page
