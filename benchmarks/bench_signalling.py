@@ -75,6 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="signal and poll with the session and CSRF, without the call token (the slow path)",
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a set-up may take")
+    p.add_argument(
+        "--warm-up",
+        type=int,
+        default=0,
+        help="untimed set-ups first, so the workers are warm (their first requests compile "
+        "queries and load code, as a server that has been up a while has done)",
+    )
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
     p.add_argument("--threads", type=int, default=4, help="threads per worker with gthread")
@@ -386,6 +393,29 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+def _warm_up(pairs: list[Pair], port: int, args: argparse.Namespace) -> None:
+    """Set-ups that are not timed nor counted, all at once, before the measured burst."""
+    barrier = threading.Barrier(len(pairs) + 1)
+    threads = [
+        threading.Thread(
+            target=run_setup,
+            args=(
+                Side("customer", pair, port, args),
+                Side("expert", pair, port, args),
+                barrier,
+                {},
+            ),
+        )
+        for pair in pairs
+    ]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    print(f"==> {len(pairs)} warm-up set-ups done (not counted)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -402,9 +432,12 @@ def main(argv: list[str] | None = None) -> int:
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        pairs = seed_pairs(args.calls)
+        pairs = seed_pairs(args.calls + args.warm_up)
+        pairs, warm_pairs = pairs[: args.calls], pairs[args.calls :]
         print(f"==> {len(pairs)} accepted video-call offers, sessions ready", flush=True)
         with gunicorn(args, work_dir) as server:
+            if warm_pairs:
+                _warm_up(warm_pairs, server.port, args)
             rss_before = worker_rss(server.process.pid)
             workers = _children(server.process.pid)
             ticks_before = sum(_proc_ticks(pid) for pid in workers)
