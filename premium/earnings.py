@@ -556,4 +556,21 @@ def earnings_overview(*, expert: User, now: dt.datetime | None = None) -> dict[s
                 "waiting for Customer Care",
             )
         )
-    return {"level": level, "boosts": boosts, "pending_reports": pending}
+    from payments.models import LedgerTransaction
+
+    carried = list(
+        LedgerTransaction.objects.filter(
+            kind="protected_refund", reverses__details__expert=expert.pk
+        )
+        .select_related("reverses")
+        .order_by("-created_at")[:20]
+    )
+    return {
+        "level": level,
+        "boosts": boosts,
+        "pending_reports": pending,
+        "protected_credits": LedgerTransaction.objects.filter(
+            kind="credit", details__expert=expert.pk, details__protected=True
+        ).order_by("-created_at")[:20],
+        "carried_refunds": carried,
+    }

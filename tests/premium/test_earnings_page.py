@@ -27,3 +27,26 @@ def test_the_earnings_page_shows_level_boost_and_the_report_due(client, world, p
     fulfil(world, offer)  # too short for the call log: Customer Care decides
     page = client.get("/earnings/").content.decode()
     assert "waiting for Customer Care" in page and "to file" not in page
+
+
+def test_a_protected_call_shows_its_badge_and_the_refund_the_platform_carried(
+    client,
+    world,
+    phone_first,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    from tests.premium.test_earnings import refund
+    from tests.premium.test_earnings_admin import staff_client
+
+    offer = phone_offer(world)
+    call(world, offer, minutes=6)
+    fulfil(world, offer)
+    client.force_login(world.expert)
+    page = client.get("/earnings/").content.decode()
+    assert f'data-key="offer-{offer.pk}-call-credit"><span class="badge"' in page
+    assert "carried-refunds" not in page
+    care, _ = staff_client("Customer Care")
+    refund(world, offer, care, django_capture_on_commit_callbacks)
+    page = client.get("/earnings/").content.decode()
+    assert 'id="carried-refunds"' in page and "you keep your payout" in page
+    assert "$30.00" in page  # the credit is still in the expert's ledger rows
