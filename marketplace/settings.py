@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ServiceKindEnum": "premium.models.ServiceKind",
         "OfferKindEnum": "premium.models.OfferKind",
+        "ChannelEnum": "questions.models.Channel",
     },
 }
 

@@ -278,10 +278,20 @@ class RequestCenterApi(APIView):
         return Response({"results": QuestionPreviewOutput(rows, many=True).data})
 
 
+class BotTurnOutput(serializers.Serializer):
+    prompt = serializers.CharField()
+    answer = serializers.CharField()
+
+
+class BotConversationOutput(serializers.Serializer):
+    question = serializers.IntegerField()
+    transcript = BotTurnOutput(many=True)
+
+
 class BotConversationApi(APIView):
     """The intake bot's conversation: for the customer, staff and the expert who accepted."""
 
-    @extend_schema(responses=serializers.ListField(child=serializers.DictField()))
+    @extend_schema(responses=BotConversationOutput)
     def get(self, request: Request, question_id: int) -> Response:
         access = selectors.thread_get_for_user(question_id=question_id, user=_user(request))
         return Response(
@@ -370,7 +380,7 @@ class IntakeAnswerApi(APIView):
 
 class IntakeFinishApi(APIView):
     class IntakeFinishInput(serializers.Serializer):
-        channel = serializers.ChoiceField(choices=["chat", "phone"])
+        channel = serializers.ChoiceField(choices=Channel.choices)
         price_minor = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
     @extend_schema(request=IntakeFinishInput, responses={201: QuestionOutput})
