@@ -319,7 +319,10 @@ def child() -> None:
     django.setup()
     from premium.earnings_recompute import recompute_all
 
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # A child's getrusage maxrss carries the parent's peak at fork (it survives exec): reset
+    # the peak (VmHWM) so it is the recompute's own.
+    reset = _reset_peak_rss()
+    rss0 = _status_mb("VmRSS")
     cpu0 = time.process_time()
     wall0 = time.monotonic()
     totals = recompute_all()
@@ -330,7 +333,9 @@ def child() -> None:
                 "wall_s": wall,
                 "cpu_s": time.process_time() - cpu0,
                 "rss_before_mb": rss0,
-                "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_peak_mb": _status_mb("VmHWM")
+                if reset
+                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "experts": totals.experts,
                 "credits": totals.credits,
                 "differences": len(totals.differences),
@@ -338,6 +343,24 @@ def child() -> None:
             }
         )
     )
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def run_child() -> dict[str, Any]:
