@@ -574,3 +574,43 @@ def earnings_overview(*, expert: User, now: dt.datetime | None = None) -> dict[s
         ).order_by("-created_at")[:20],
         "carried_refunds": carried,
     }
+
+
+@dataclass(frozen=True)
+class EarningsRow:
+    at: dt.datetime
+    memo: str
+    kind: str
+    rule: str
+    protected: bool
+    amount_minor: int  # to the expert: + credited, - taken back or paid out
+    currency: str
+
+
+def earnings_rows(*, expert: User, start: dt.datetime, end: dt.datetime) -> Iterable[EarningsRow]:
+    """Every movement of the expert's account in [start, end), oldest first, with the rule
+    that produced it (the CSV export)."""
+    from payments import ledger
+    from payments.models import LedgerEntry
+
+    entries = (
+        LedgerEntry.objects.filter(
+            account__key=ledger.expert_payable(expert.pk),
+            transaction__created_at__gte=start,
+            transaction__created_at__lt=end,
+        )
+        .select_related("transaction")
+        .order_by("transaction__created_at", "id")
+    )
+    for e in entries.iterator(chunk_size=2000):
+        t = e.transaction
+        details = t.details or {}
+        yield EarningsRow(
+            at=t.created_at,
+            memo=t.memo,
+            kind=t.kind,
+            rule=credit_rule(key=t.key, kind=t.kind, details=details),
+            protected=bool(details.get("protected")),
+            amount_minor=-e.amount_minor,
+            currency=e.currency,
+        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import call_views, views
+from . import call_views, earnings_views, views
 
 urlpatterns = [
     path("q/<int:question_id>/offers", views.offer_send, name="offer_send"),
@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("offers/<int:offer_id>/refund", views.offer_refund, name="offer_refund"),
     path("premium/catalog/", views.catalog, name="premium_catalog"),
+    path("earnings/export.csv", earnings_views.earnings_csv, name="earnings_csv"),
     # In-browser calls and screen shares of an accepted offer (static/js/call.js).
     path("offers/<int:offer_id>/call/token", call_views.call_token, name="call_token"),
     path("offers/<int:offer_id>/call/join", call_views.call_join, name="call_join"),

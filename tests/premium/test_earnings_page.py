@@ -50,3 +50,23 @@ def test_a_protected_call_shows_its_badge_and_the_refund_the_platform_carried(
     page = client.get("/earnings/").content.decode()
     assert 'id="carried-refunds"' in page and "you keep your payout" in page
     assert "$30.00" in page  # the credit is still in the expert's ledger rows
+
+
+def test_the_csv_of_a_period_has_the_pages_rows_with_their_rules(client, world, phone_first):  # noqa: F811
+    import csv
+    import io
+
+    offer = phone_offer(world)
+    call(world, offer, minutes=6)
+    fulfil(world, offer)
+    client.force_login(world.expert)
+    today = timezone.localdate()
+    response = client.get(f"/earnings/export.csv?from={today}&to={today}")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(r["amount"], r["kind"], r["protected"]) for r in rows] == [("30.00", "credit", "yes")]
+    assert rows[0]["rule"].startswith("Phone-call payout value of the category")
+    yesterday = today - timedelta(days=1)
+    empty = client.get(f"/earnings/export.csv?from={yesterday}&to={yesterday}")
+    assert b"".join(empty.streaming_content).decode().count("\n") == 1  # the header only
+    assert client.get("/earnings/export.csv?from=2026-02-01&to=2026-01-01").status_code == 400
