@@ -12,10 +12,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import (
     Http404,
     HttpRequest,
-    HttpResponse,
     HttpResponseBadRequest,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -41,7 +41,7 @@ class _Echo:
 
 @login_required
 @require_GET
-def earnings_csv(request: HttpRequest) -> HttpResponse:
+def earnings_csv(request: HttpRequest) -> HttpResponseBase:
     user: User = request.user  # type: ignore[assignment]
     if not user.is_expert:
         raise Http404("Earnings are for experts.")
