@@ -35,7 +35,7 @@ class ExpertProfileInline(admin.StackedInline):
     can_delete = False
     extra = 0
     filter_horizontal = ["categories"]
-    readonly_fields = ["verified_at", "verified_by"]
+    readonly_fields = ["verified_at", "verified_by", "payout_boosts_earned"]
 
 
 @admin.register(User)
@@ -67,7 +67,7 @@ class ExpertProfileAdmin(admin.ModelAdmin):
     ]
     search_fields = ["user__email", "user__display_name", "headline"]
     filter_horizontal = ["categories"]
-    readonly_fields = ["verified_at", "verified_by"]
+    readonly_fields = ["verified_at", "verified_by", "payout_boosts_earned"]
     autocomplete_fields = ["user"]
     actions = ["verify"]
 
@@ -179,3 +179,52 @@ class RolloutAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">Rollout report</a>', reverse("admin:questions_rollout_report")
         )
+
+
+# --- Payout boosts (marketplace.payout_levels) ------------------------------------------------
+
+from .models import PayoutBoost, PayoutBoostRule  # noqa: E402
+
+
+@admin.register(PayoutBoostRule)
+class PayoutBoostRuleAdmin(admin.ModelAdmin):
+    """How each kind of boost is earned and lasts. A change applies to boosts earned from
+    now on; boosts already earned keep their figures. Categories whose answers count are
+    marked on each category ("answers count toward the payout boost")."""
+
+    list_display = [
+        "kind",
+        "raise_bp",
+        "answers_threshold",
+        "duration_days",
+        "credit_count",
+        "is_active",
+    ]
+
+
+@admin.register(PayoutBoost)
+class PayoutBoostAdmin(admin.ModelAdmin):
+    """Boosts experts earned: read-only (granted by the rules, used by credits)."""
+
+    list_display = [
+        "expert",
+        "kind",
+        "raise_bp",
+        "earned_at",
+        "ends_at",
+        "credits_used",
+        "credits_total",
+        "source",
+    ]
+    list_filter = ["kind"]
+    search_fields = ["expert__email", "source"]
+    list_select_related = ["expert"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

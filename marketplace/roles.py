@@ -75,6 +75,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Earnings: boost rules and grants, protected refunds (issue 8).
         "marketplace.view_payoutboost",
         "marketplace.view_payoutboostrule",
+        "marketplace.add_payoutboostrule",
         "marketplace.change_payoutboostrule",
         "premium.view_fulfilmentverification",
         "premium.view_creditrecord",

@@ -93,3 +93,24 @@ def test_finance_reads_protected_refunds_by_month(
     assert f"{timezone.now():%B %Y}" in page and "$30.00" in page
     credits = finance.get(reverse("admin:premium_creditrecord_changelist")).content.decode()
     assert "Refund carried by the platform (Expert Earnings Protection)" in credits
+
+
+def test_finance_configures_boost_rules_and_reads_earned_boosts(world):
+    from marketplace.models import BoostKind, PayoutBoostRule
+
+    _, finance = staff_client(FINANCE)
+    added = finance.post(
+        reverse("admin:marketplace_payoutboostrule_add"),
+        {
+            "kind": BoostKind.AUTO_CALL,
+            "raise_bp": 700,
+            "answers_threshold": 100,
+            "duration_days": 14,
+            "credit_count": "",
+            "is_active": "on",
+        },
+    )
+    assert added.status_code == 302
+    assert PayoutBoostRule.objects.get().raise_bp == 700
+    page = finance.get(reverse("admin:marketplace_payoutboost_changelist"))
+    assert page.status_code == 200
