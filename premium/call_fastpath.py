@@ -11,6 +11,11 @@ the select that also checks the participant), and JSON written by hand.
 What the browser reports (`connected`) and hanging up take the token too, and call the
 same services as their views for the token's user (one query loads it).
 
+Join itself comes here when it carries, in X-Join-Token, the join token the call panel
+rendered into the page (premium.calls.join_token_render: single-use, expiring, naming the
+user and offer, bound to the session cookie): the join service runs for that user with its
+checks and locks, without loading the session.
+
 A request that carries a token owns it: a forged, expired or foreign token (another
 offer, another session cookie) is refused with 403 and stores nothing; the page then
 falls back to the session-authenticated views, which check access in full and issue a
@@ -39,7 +44,9 @@ from . import calls
 from .call_models import OPEN_CALL_STATES, CallParticipant, CallSession, SignalMessage
 
 SIGNAL_PATH = re.compile(r"^/offers/(\d+)/call/(signal|poll|event|hang-up)$")
+JOIN_PATH = re.compile(r"^/offers/(\d+)/call/join$")
 TOKEN_HEADER = "HTTP_X_CALL_TOKEN"
+JOIN_TOKEN_HEADER = "HTTP_X_JOIN_TOKEN"
 TOKEN_SALT = "premium.call-token"
 # A token lives this long; past half of it, an answer carries a fresh one, so a call that
 # keeps polling never runs out, and a page left asleep for longer falls back to the views.
@@ -119,6 +126,8 @@ class CallSignalFastPathMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         raw_token = request.META.get(TOKEN_HEADER)
         if raw_token is None:
+            if JOIN_TOKEN_HEADER in request.META:
+                return self._join(request)
             return self.get_response(request)
         match = SIGNAL_PATH.match(request.path_info)
         if match is None:
@@ -150,6 +159,43 @@ class CallSignalFastPathMiddleware:
             )
             body = body[:-1] + ',"call_token":' + json.dumps(fresh) + "}"
         response = HttpResponse(body, content_type="application/json")
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def _join(self, request: HttpRequest) -> HttpResponse:
+        """Join by the join token the page rendered (premium.calls.join_token_render): it
+        names the user and is bound to the session cookie, as a call token is, so the join
+        needs neither the session nor CSRF (another site can neither read the token nor set
+        the header). The same service and checks as the view, under the same lock. Anything
+        else (another path or method, a token refused here) goes to the view unchanged,
+        which checks the session and CSRF and spends the token in the body."""
+        match = JOIN_PATH.match(request.path_info)
+        if match is None or request.method != "POST":
+            return self.get_response(request)
+        offer_id = int(match.group(1))
+        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        raw_token = request.META[JOIN_TOKEN_HEADER]
+        user_id = calls.rendered_join_token_user(
+            raw_token, offer_id=offer_id, session_key=session_key
+        )
+        if user_id is None:
+            return self.get_response(request)
+        from .call_views import body_of, consent_of, joined_json
+
+        try:
+            user = User.objects.filter(pk=user_id, is_active=True).first()
+            if user is None:
+                raise NotFound(calls.NOT_FOUND)
+            joined = calls.call_join(
+                offer_id=offer_id,
+                user=user,
+                token=raw_token,
+                consent=consent_of(body_of(request)),
+                session_key=session_key,
+            )
+        except DomainError as exc:
+            return JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status)
+        response = JsonResponse(joined_json(joined, offer_id=offer_id, session_key=session_key))
         response["Cache-Control"] = "no-store"
         return response
 

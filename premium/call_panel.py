@@ -1,7 +1,8 @@
 """The calls section of the question page: for each accepted call-type offer, a way to join
 (the customer's consent step for a screen share) and the summary of its last session.
 
-One query: the offers with their latest session's facts as subqueries. None when the
+One query: the offers with their latest session's facts as subqueries. Each offer the
+viewer may join carries a single-use join token (signed, nothing stored until spent). None when the
 question has no accepted call-type offer (the common case), so the page pays one query.
 """
 
@@ -72,6 +73,14 @@ def call_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
                 "last": last,
                 "last_open": last is not None and last.status != CallStatus.ENDED,
                 "duration": calls.duration_text(last.duration_seconds) if last else "",
+                # Rendered, so that clicking Join is one request (static/js/call.js).
+                "join_token": calls.join_token_render(
+                    offer_id=offer.pk,
+                    user_id=request.user.pk,
+                    session_key=request.session.session_key,
+                )
+                if offer.status == "accepted" and access.role in ("customer", "expert")
+                else "",
                 "end_reason": CallEndReason(last.end_reason).label
                 if last and last.end_reason
                 else "",

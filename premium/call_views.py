@@ -84,12 +84,23 @@ def call_token(request: HttpRequest, offer_id: int) -> dict[str, Any]:
 @_answers_json
 def call_join(request: HttpRequest, offer_id: int) -> dict[str, Any]:
     data = body_of(request)
+    session_key = request.session.session_key
     joined = calls.call_join(
         offer_id=offer_id,
         user=_user(request),
         token=str(data.get("token") or ""),
-        consent=data.get("consent") in (True, "true", "yes", "1"),
+        consent=consent_of(data),
+        session_key=session_key,
     )
+    return joined_json(joined, offer_id=offer_id, session_key=session_key)
+
+
+def consent_of(data: dict[str, Any]) -> bool:
+    return data.get("consent") in (True, "true", "yes", "1")
+
+
+def joined_json(joined: calls.Joined, *, offer_id: int, session_key: str | None) -> dict[str, Any]:
+    """The join's answer (the view's and premium.call_fastpath's)."""
     return {
         "session": session_json(joined.session),
         "role": joined.role,
@@ -98,7 +109,9 @@ def call_join(request: HttpRequest, offer_id: int) -> dict[str, Any]:
         "peer_after": joined.peer_after,
         "peer_present": joined.peer_present,
         "ice_servers": settings.EXPERTLINE_ICE_SERVERS,
-        "call_token": _call_token(request, joined.participant, offer_id),
+        "call_token": call_fastpath.call_token(
+            participant=joined.participant, offer_id=offer_id, session_key=session_key
+        ),
     }
 
 

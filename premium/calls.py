@@ -19,12 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import User
+from marketplace.signed_tokens import SessionBoundSigner
 from questions import services as question_services
 from questions.models import QuestionStatus
 
@@ -48,6 +49,10 @@ NOT_FOUND = "There is no call here for you."
 NOT_ON_CALL = "You are not on a call here. Join it from the page."
 # A join token is good for this long, once.
 JOIN_TOKEN_SECONDS = 120
+# The join token rendered into the page (join_token_render) is good for this long, once: a
+# person reads the page a while before clicking Join. It is bound to the browser's session,
+# so it is worth nothing alone; past its age the page asks for a fresh one.
+RENDERED_JOIN_TOKEN_SECONDS = 600
 # Signalling limits: one message's JSON payload (an SDP is 2-6 KB), messages per post.
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_BATCH = 50
@@ -120,7 +125,66 @@ def join_token_issue(*, offer_id: int, user: User, now: datetime | None = None) 
     return token
 
 
-def _spend_token(*, offer: Offer, user: User, token: str, now: datetime) -> None:
+_rendered_tokens = SessionBoundSigner(
+    salt="premium.call-join-token", max_age_seconds=RENDERED_JOIN_TOKEN_SECONDS
+)
+
+
+def join_token_render(*, offer_id: int, user_id: int, session_key: str | None) -> str:
+    """A single-use join token for the call panel to render, so that clicking Join is one
+    request, not two. Nothing is stored until it is spent: it is signed (with a random
+    nonce), names the offer and the user, is bound to the browser's session and expires
+    after RENDERED_JOIN_TOKEN_SECONDS; spending it stores its digest, once ("" without a
+    session: the page then asks for a token as before)."""
+    return _rendered_tokens.issue(
+        offer_id, user_id, secrets.token_urlsafe(9), session_key=session_key
+    )
+
+
+def rendered_join_token_user(token: str, *, offer_id: int, session_key: str | None) -> int | None:
+    """The user a rendered join token was issued to, for this offer and session; None
+    when it is forged, expired, of another offer or another session (not yet: spent)."""
+    read = _rendered_tokens.read(token, session_key=session_key)
+    if read is None or len(read.fields) != 3 or read.fields[0] != str(offer_id):
+        return None
+    return int(read.fields[1])
+
+
+def _is_rendered(token: str) -> bool:
+    return ":" in token  # signed (value:timestamp:signature); join_token_issue's never are
+
+
+def _spend_rendered_token(
+    *, offer: Offer, user: User, token: str, session_key: str | None, now: datetime
+) -> bool:
+    if rendered_join_token_user(token, offer_id=offer.pk, session_key=session_key) != user.pk:
+        return False
+    # Spent by storing its digest, which is unique: two joins with one token, one wins.
+    table = connection.ops.quote_name(CallJoinToken._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    expires = connection.ops.adapt_datetimefield_value(
+        now + timedelta(seconds=RENDERED_JOIN_TOKEN_SECONDS)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (offer_id, user_id, digest, created_at, expires_at, used_at)"  # noqa: S608
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
+            [offer.pk, user.pk, _digest(token), at, expires, at],
+        )
+        return cursor.rowcount == 1
+
+
+def _spend_token(
+    *, offer: Offer, user: User, token: str, now: datetime, session_key: str | None = None
+) -> None:
+    if _is_rendered(token or ""):
+        if not _spend_rendered_token(
+            offer=offer, user=user, token=token, session_key=session_key, now=now
+        ):
+            raise Forbidden(
+                "This join link was already used or has expired. Join again from the page."
+            )
+        return
     spent = CallJoinToken.objects.filter(
         digest=_digest(token or ""),
         offer=offer,
@@ -188,11 +252,19 @@ class Joined:
 
 
 def call_join(
-    *, offer_id: int, user: User, token: str, consent: bool = False, now: datetime | None = None
+    *,
+    offer_id: int,
+    user: User,
+    token: str,
+    consent: bool = False,
+    session_key: str | None = None,
+    now: datetime | None = None,
 ) -> Joined:
-    """Join the offer's open call (or start one), spending a join token. Someone already on
-    it (a reload, a dropped connection) rejoins the same session. A screen share needs the
-    customer's explicit consent before the customer joins."""
+    """Join the offer's open call (or start one), spending a join token: one of
+    join_token_issue, or one the page rendered (join_token_render), which must come from
+    the browser session `session_key` it was issued to. Someone already on it (a reload, a
+    dropped connection) rejoins the same session. A screen share needs the customer's
+    explicit consent before the customer joins."""
     now = now or timezone.now()
     with transaction.atomic():
         # The offer's row lock serialises the two sides' first joins: one session, not two.
@@ -201,7 +273,7 @@ def call_join(
         assert kind is not None
         if kind == CallKind.SCREEN_SHARE and role == "customer" and not consent:
             raise InvalidInput("Tick the box to agree to share your screen with the expert.")
-        _spend_token(offer=offer, user=user, token=token, now=now)
+        _spend_token(offer=offer, user=user, token=token, now=now, session_key=session_key)
         session = (
             CallSession.objects.select_for_update()
             .filter(offer=offer, status__in=OPEN_CALL_STATES)

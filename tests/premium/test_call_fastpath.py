@@ -4,6 +4,7 @@ signed per-participant token, before sessions and users load; bad tokens store n
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from premium import call_fastpath
+from premium import call_fastpath, calls
 from premium.call_models import CallSession, SignalMessage
 
 from .test_calls import accepted_offer, ice
@@ -262,3 +263,108 @@ def test_an_absurd_sequence_number_gets_an_empty_answer_not_an_error(world, vide
     expert.join()
     assert customer.poll(after=10**30).json()["messages"] == []
     assert customer.post([ice(2)], after=-(10**30)).json()["messages"][0]["kind"] == "hello"
+
+
+# --- Join by the token the page rendered ------------------------------------------------------
+
+
+def rendered_join_token(browser):
+    """The join token the call panel rendered into the question page for this browser."""
+    page = browser.client.get(f"/q/{browser.offer.question_id}/").content.decode()
+    found = re.search(
+        rf'id="call-offer-{browser.offer.pk}"[^>]*?data-join-token="([^"]+)"', page, re.S
+    )
+    assert found, "the panel renders a join token for a participant"
+    return found.group(1)
+
+
+def fast_join(browser, join_token, csrf=False):
+    """Join as the page does with its rendered token: in X-Join-Token (CSRF only for the
+    view the request falls back to)."""
+    headers = {"X-Join-Token": join_token}
+    if csrf:
+        headers["X-CSRFToken"] = browser.csrf
+    return browser.client.post(
+        browser.url("join"),
+        json.dumps({"token": join_token}),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def test_join_by_the_rendered_token_is_one_request_without_the_session(world, video):
+    customer, expert = Browser(world.customer, video), Browser(world.expert, video)
+    token = rendered_join_token(customer)
+    with CaptureQueriesContext(connection) as ctx:
+        joined = fast_join(customer, token)  # no CSRF header: the fast path needs none
+    assert joined.status_code == 200, joined.content
+    assert joined["Cache-Control"] == "no-store"
+    assert joined.json()["role"] == "customer" and joined.json()["session"]["status"] == "waiting"
+    assert not any("django_session" in q["sql"] for q in ctx.captured_queries)
+    customer.token = joined.json()["call_token"]
+    assert customer.post([offer_msg(2)], after=0).status_code == 200
+    # The expert's page, likewise; the two are on one call and trade signals.
+    joined = fast_join(expert, rendered_join_token(expert))
+    assert joined.status_code == 200 and joined.json()["peer_present"] is True
+    expert.token = joined.json()["call_token"]
+    assert [m["kind"] for m in expert.poll(after=0).json()["messages"]] == ["hello", "offer"]
+    assert CallSession.objects.filter(offer=video).count() == 1
+
+
+def test_a_rendered_token_is_single_use(world, video):
+    customer = Browser(world.customer, video)
+    token = rendered_join_token(customer)
+    assert fast_join(customer, token).status_code == 200
+    again = fast_join(customer, token, csrf=True)
+    assert again.status_code == 403 and again.json()["error"] == "forbidden"
+    # ... by the view too (the token in the body, the session and CSRF)
+    again = customer.slow_post("join", {"token": token})
+    assert again.status_code == 403
+    session = CallSession.objects.get(offer=video)
+    assert session.participants.get().joins == 1  # no rejoin was recorded
+    assert session.events.filter(kind="rejoined").count() == 0
+
+
+def test_an_expired_rendered_token_is_refused_and_the_page_gets_a_fresh_one(world, video):
+    customer = Browser(world.customer, video)
+    token = rendered_join_token(customer)
+    later = timezone.now() + timedelta(seconds=calls.RENDERED_JOIN_TOKEN_SECONDS + 5)
+    with time_machine.travel(later):
+        refused = fast_join(customer, token, csrf=True)
+        assert refused.status_code == 403
+        assert not CallSession.objects.filter(offer=video).exists()
+        # call.js then asks for a fresh token and joins with it (Browser.join does the same).
+        assert customer.join()["role"] == "customer"
+    assert CallSession.objects.filter(offer=video).count() == 1
+
+
+def test_a_rendered_token_is_refused_from_another_session_and_to_outsiders(world, video):
+    customer = Browser(world.customer, video)
+    token = rendered_join_token(customer)
+    other_login = Browser(world.customer, video)  # same person, another browser
+    assert fast_join(other_login, token, csrf=True).status_code == 403
+    assert other_login.slow_post("join", {"token": token}).status_code == 403
+    outsider = Browser(world.other_customer, video)
+    assert fast_join(outsider, token, csrf=True).status_code in (403, 404)
+    assert outsider.slow_post("join", {"token": token}).status_code == 404
+    expert = Browser(world.expert, video)  # a participant, but the token is not theirs
+    assert fast_join(expert, token, csrf=True).status_code == 403
+    assert not CallSession.objects.filter(offer=video).exists()
+    # Still good for its own browser: the refusals spent nothing.
+    assert fast_join(customer, token).status_code == 200
+
+
+def test_a_refused_rendered_token_goes_to_the_view_which_checks_csrf(world, video):
+    customer = Browser(world.customer, video)
+    token = rendered_join_token(customer)
+    other_login = Browser(world.customer, video)
+    assert fast_join(other_login, token).status_code == 403  # no CSRF: the view refuses
+    assert not CallSession.objects.filter(offer=video).exists()
+
+
+def test_staff_and_outsiders_get_no_join_token_in_the_page(world, video):
+    customer = Browser(world.customer, video)
+    rendered_join_token(customer)
+    outsider = Browser(world.other_customer, video)
+    page = outsider.client.get(f"/q/{video.question_id}/")
+    assert b"data-join-token" not in page.content
