@@ -566,6 +566,7 @@ def earnings_overview(*, expert: User, now: dt.datetime | None = None) -> dict[s
         .order_by("-created_at")[:20]
     )
     return {
+        "weeks": earnings_by_week(expert=expert, now=now),
         "level": level,
         "boosts": boosts,
         "pending_reports": pending,
@@ -614,3 +615,71 @@ def earnings_rows(*, expert: User, start: dt.datetime, end: dt.datetime) -> Iter
             amount_minor=-e.amount_minor,
             currency=e.currency,
         )
+
+
+EARNING_KINDS = ("questions", "premium", "calls_protected", "calls_unprotected")
+
+
+def _earning_kind(key: str, protected: bool) -> str | None:
+    base = key.removesuffix("-reversal")
+    if base.startswith("question-"):
+        return "questions"
+    if base.endswith("-call-credit"):
+        return "calls_protected" if protected else "calls_unprotected"
+    if base.startswith("offer-") and base.endswith("-credit"):
+        return "premium"
+    return None
+
+
+@dataclass(frozen=True)
+class Week:
+    start: dt.date  # Monday, UTC
+    amounts: dict[str, int]  # EARNING_KINDS -> net minor units
+    widths: dict[str, int]  # EARNING_KINDS -> bar width in % of the largest week
+
+    @property
+    def bars(self) -> list[tuple[str, int]]:
+        return [(k, self.widths[k]) for k in EARNING_KINDS]
+
+
+def earnings_by_week(
+    *, expert: User, weeks: int = 12, now: dt.datetime | None = None
+) -> list[Week]:
+    """Net credits (less reversals) of the last `weeks` weeks, by kind and protection."""
+    from payments import ledger
+    from payments.models import LedgerEntry
+
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=today.weekday() + 7 * (weeks - 1))
+    since = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    totals: dict[dt.date, dict[str, int]] = {
+        first + dt.timedelta(weeks=i): dict.fromkeys(EARNING_KINDS, 0) for i in range(weeks)
+    }
+    rows = LedgerEntry.objects.filter(
+        account__key=ledger.expert_payable(expert.pk),
+        transaction__created_at__gte=since,
+        transaction__kind__in=["credit", "reversal"],
+    ).values_list(
+        "transaction__key",
+        "transaction__created_at",
+        "transaction__details__protected",
+        "amount_minor",
+    )
+    for key, at, protected, amount in rows:
+        kind = _earning_kind(key, bool(protected))
+        if kind is None:
+            continue
+        day = at.astimezone(dt.UTC).date()
+        week = day - dt.timedelta(days=day.weekday())
+        if week in totals:
+            totals[week][kind] += -amount
+    top = max((sum(max(0, v) for v in t.values()) for t in totals.values()), default=0) or 1
+    return [
+        Week(
+            start=week,
+            amounts=amounts,
+            widths={k: max(0, v) * 100 // top for k, v in amounts.items()},
+        )
+        for week, amounts in sorted(totals.items())
+    ]

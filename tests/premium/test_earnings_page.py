@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from marketplace.models import BoostKind, PayoutBoostRule
+from premium import earnings
 from tests.premium.test_earnings import call, fulfil, phone_first, phone_offer  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +50,10 @@ def test_a_protected_call_shows_its_badge_and_the_refund_the_platform_carried(
     refund(world, offer, care, django_capture_on_commit_callbacks)
     page = client.get("/earnings/").content.decode()
     assert 'id="carried-refunds"' in page and "you keep your payout" in page
+    # This week's row of the chart: the protected call, kept after the refund.
+    week = [w for w in earnings.earnings_by_week(expert=world.expert)][-1]
+    assert week.amounts["calls_protected"] == 3000 and week.widths["calls_protected"] == 100
+    assert f'data-week="{week.start:%Y-%m-%d}"' in page
     assert "$30.00" in page  # the credit is still in the expert's ledger rows
 
 
