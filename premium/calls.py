@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
@@ -284,8 +284,21 @@ def call_join(
         # of set-ups pays for every query here).
         created = session is None
         events = []
-        # Who is on it already (two people at most): the joiner, back again, and the peer.
-        people = [] if created else list(CallParticipant.objects.filter(session=session))
+        # Who is on it already (two people at most): the joiner, back again, and the peer;
+        # each with the highest number they sent (in the same query).
+        people = (
+            []
+            if created
+            else list(
+                CallParticipant.objects.filter(session=session).annotate(
+                    top_seq=Subquery(
+                        SignalMessage.objects.filter(session=session, sender=OuterRef("user_id"))
+                        .order_by("-seq")
+                        .values("seq")[:1]
+                    )
+                )
+            )
+        )
         participant = next((p for p in people if p.user_id == user.pk), None)
         peer = next((p for p in people if p.user_id != user.pk and p.left_at is None), None)
         if session is None:
@@ -335,14 +348,12 @@ def call_join(
                 )
             )
         CallEvent.objects.bulk_create(events)  # in order: their ids keep it
-        seqs: dict[int, int] = {}
-        if not created:
-            seqs = dict(
-                SignalMessage.objects.filter(session=session)
-                .values_list("sender_id")
-                .annotate(top=Max("seq"))
-                .values_list("sender_id", "top")
-            )
+        # Only participants send: their numbers are all there is.
+        seqs: dict[int, int] = {
+            p.user_id: p.top_seq  # type: ignore[attr-defined]
+            for p in people
+            if p.top_seq is not None  # type: ignore[attr-defined]
+        }
         peer_present = peer is not None and peer.last_heartbeat_at > now - timedelta(
             seconds=settings.EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS
         )
