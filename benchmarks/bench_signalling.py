@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -67,7 +69,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--calls", type=int, default=50, help="concurrent call set-ups")
     p.add_argument("--ice", type=int, default=20, help="ICE candidates each side sends")
-    p.add_argument("--poll-ms", type=int, default=250, help="poll interval while setting up")
+    p.add_argument(
+        "--poll-ms", type=int, default=100, help="poll interval while setting up (as call.js)"
+    )
+    p.add_argument(
+        "--no-rendered-token",
+        action="store_true",
+        help="ask for a join token by request, as before the panel rendered one",
+    )
     p.add_argument("--batch", action="store_true", help="post queued messages together")
     p.add_argument(
         "--session-auth",
@@ -97,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @dataclass
 class Pair:
     offer_id: int
+    question_id: int
     customer_cookie: str
     expert_cookie: str
 
@@ -156,7 +166,9 @@ def seed_pairs(n: int) -> list[Pair]:
                 accepted_at=now,
                 closed_at=now,
             )
-            pairs.append(Pair(offer.pk, session_cookie(customer), session_cookie(expert)))
+            pairs.append(
+                Pair(offer.pk, question.pk, session_cookie(customer), session_cookie(expert))
+            )
     return pairs
 
 
@@ -181,15 +193,21 @@ class Side:
     errors: list[str] = field(default_factory=list)
     done_at: float | None = None
     call_token: str = ""  # for X-Call-Token: premium/call_fastpath.py answers without the session
+    join_token: str = ""  # the one the call panel rendered into the question page
+    join_fallbacks: int = 0  # rendered token refused: a fresh one asked for, as call.js does
     trace: list[tuple[float, str, float]] = field(default_factory=list)  # (start, what, ms)
 
-    def _request(self, method: str, path: str, body: Any = None, token: str = "") -> Any:
+    def _request(
+        self, method: str, path: str, body: Any = None, token: str = "", join_token: str = ""
+    ) -> Any:
         cookie = self.pair.customer_cookie if self.role == "customer" else self.pair.expert_cookie
         headers = {"Cookie": f"{cookie}; csrftoken={self.csrf}", "Accept": "application/json"}
         if token:  # as the page: the call token instead of CSRF
             headers["X-Call-Token"] = token
         else:
             headers["X-CSRFToken"] = self.csrf
+        if join_token:
+            headers["X-Join-Token"] = join_token
         data = None
         if body is not None:
             data = json.dumps(body)
@@ -205,7 +223,9 @@ class Side:
                 what = f"{method} {path.rsplit('/', 1)[-1]}"
                 self.trace.append((t0, what, (time.perf_counter() - t0) * 1000))
                 if response.status != 200:
-                    raise RuntimeError(f"{method} {path}: {response.status} {payload[:200]!r}")
+                    raise RequestRefused(
+                        response.status, f"{method} {path}: {response.status} {payload[:200]!r}"
+                    )
                 return json.loads(payload)
             except OSError:
                 if attempt == 4:
@@ -218,9 +238,34 @@ class Side:
     def url(self, action: str) -> str:
         return f"/offers/{self.pair.offer_id}/call/{action}"
 
+    def open_page(self) -> None:
+        """The question page, as the person has it open before clicking Join (untimed): the
+        call panel in it carries a join token."""
+        if self.args.no_rendered_token:
+            return
+        cookie = self.pair.customer_cookie if self.role == "customer" else self.pair.expert_cookie
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("GET", f"/q/{self.pair.question_id}/", headers={"Cookie": cookie})
+            page = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        found = re.search(r'data-join-token="([^"]+)"', page)
+        self.join_token = html.unescape(found.group(1)) if found else ""
+
     def join(self) -> dict[str, Any]:
-        token = self._request("POST", self.url("token"), {})["token"]
-        joined = self._request("POST", self.url("join"), {"token": token})
+        joined = None
+        if self.join_token:  # as call.js: the rendered token, by the fast path
+            token, self.join_token = self.join_token, ""
+            try:
+                joined = self._request("POST", self.url("join"), {"token": token}, join_token=token)
+            except RequestRefused as exc:
+                if exc.status != 403:
+                    raise
+                self.join_fallbacks += 1
+        if joined is None:  # none rendered, or refused: a fresh one, as call.js does
+            token = self._request("POST", self.url("token"), {})["token"]
+            joined = self._request("POST", self.url("join"), {"token": token})
         self.next_seq = joined["next_seq"]
         self.last_seen = joined["peer_after"]
         if not self.args.session_auth:
@@ -277,6 +322,12 @@ def _ice(role: str, i: int) -> dict[str, Any]:
             "sdpMLineIndex": 0,
         },
     }
+
+
+class RequestRefused(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n" + "a=x\r\n" * 600  # ~3.6 KB
@@ -336,6 +387,11 @@ def run_setup(
         except Exception as exc:  # reported, not raised: the other set-ups go on
             side.errors.append(str(exc)[:300])
 
+    for side in (customer, expert):  # the pages are open before anyone clicks Join
+        try:
+            side.open_page()
+        except Exception as exc:
+            side.errors.append(f"page: {str(exc)[:200]}")
     start.wait()
     t0 = time.perf_counter()
     deadline_box["t"] = t0 + customer.args.timeout
@@ -440,7 +496,6 @@ def main(argv: list[str] | None = None) -> int:
                 _warm_up(warm_pairs, server.port, args)
             rss_before = worker_rss(server.process.pid)
             workers = _children(server.process.pid)
-            ticks_before = sum(_proc_ticks(pid) for pid in workers)
             barrier = threading.Barrier(len(pairs) + 1)
             results: list[dict[str, Any]] = [{} for _ in pairs]
             sides = [
@@ -453,7 +508,9 @@ def main(argv: list[str] | None = None) -> int:
             ]
             for t in threads:
                 t.start()
-            barrier.wait()
+            barrier.wait()  # every page loaded (not counted): the clocks start now
+            ticks_before = sum(_proc_ticks(pid) for pid in workers)
+            requests_before = sum(c.requests + e.requests for c, e in sides)
             t0 = time.perf_counter()
             for t in threads:
                 t.join()
@@ -469,10 +526,16 @@ def main(argv: list[str] | None = None) -> int:
         lost = sum(r.get("lost", 0) for r in results)
         late = sum(r.get("late", 0) for r in results)
         dupes = sum(c.duplicates + e.duplicates for c, e in sides)
-        requests = sum(c.requests + e.requests for c, e in sides)
+        requests = sum(c.requests + e.requests for c, e in sides) - requests_before
+        fallbacks = sum(c.join_fallbacks + e.join_fallbacks for c, e in sides)
         errors = [err for c, e in sides for err in c.errors + e.errors]
         mode = "batched posts (as the page)" if args.batch else "one message per POST"
         mode += ", session auth (no call token)" if args.session_auth else ", call token"
+        mode += (
+            ", join token by request"
+            if args.no_rendered_token
+            else ", join token from the page (loaded untimed)"
+        )
         print(
             f"\nSignalling: {args.calls} concurrent set-ups, {args.ice} ICE each way, {mode}, "
             f"poll every {args.poll_ms} ms; gunicorn {args.workers} {args.worker_class} workers"
@@ -483,7 +546,10 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  set-up time         p50 {percentile(times, 50):.3f} s   p99 {percentile(times, 99):.3f} s   max {max(times):.3f} s"
             )
-        print(f"  requests            {requests} ({requests / wall:.0f}/s)")
+        print(
+            f"  requests            {requests} ({requests / wall:.0f}/s); rendered join "
+            f"tokens refused: {fallbacks}"
+        )
         print(
             f"  server CPU          {cpu_ms:.0f} ms: {cpu_ms / max(1, requests):.1f} ms a request, "
             f"{cpu_ms / args.calls:.0f} ms a set-up "
