@@ -1,15 +1,37 @@
-"""The premium section of the question page: offers as cards, the button and its form."""
+"""The premium section of the question page: offers as cards, the button and its form.
+
+The section is cached as HTML per question version and viewer (panel_key), with its
+CSRF token left as a placeholder filled per request. Everything it shows moves the
+question's version (an offer sent, declined, withdrawn, expired, paid: every offer
+transition calls question_touch) or is part of the key (the viewer's role and premium
+tool, the category's delay, the names, the time zone), except two things:
+
+- the services listed in the offer form: a generation number, bumped whenever a
+  ServiceTemplate is saved or deleted, is read with the entry and must match;
+- the clock: "too early" becomes "allowed" at the eligibility's due_at. The entry keeps
+  that moment and is rendered again once it has passed (the page's script reveals the
+  button at that moment without a reload; the server still refuses an early offer).
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from marketplace.models import User
 from payments.models import Payment, PaymentStatus
@@ -20,19 +42,46 @@ from questions.selectors import QuestionAccess
 from . import services
 from .eligibility import OfferFact, offer_eligibility
 from .forms import OfferForm
-from .models import Offer
+from .models import Offer, ServiceTemplate
 
 RECEIPT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
+PANEL_TTL_SECONDS = 24 * 3600
+SERVICES_GENERATION_KEY = "premium:services-generation"
+CSRF_PLACEHOLDER = "__expertline_csrf_token__"
+
+
+def _offers_key(question: Question) -> str:
+    return f"qoffers:{question.pk}:v{question.version}"
 
 
 def page_offers(request: HttpRequest, question: Question) -> list[Offer]:
-    """The question's offers, read once per request for all premium panels."""
+    """The question's offers, read once per request for all premium panels, and once per
+    version of the question: every offer change moves it (question_touch)."""
     memo: dict[int, list[Offer]] = request.__dict__.setdefault("_premium_offers", {})
     if question.pk not in memo:
-        memo[question.pk] = list(
-            Offer.objects.filter(question=question).select_related("expert").order_by("sent_at")
-        )
+        key = _offers_key(question)
+        offers: list[Offer] | None = cache.get(key)
+        if offers is None:
+            offers = list(
+                Offer.objects.filter(question=question).select_related("expert").order_by("sent_at")
+            )
+            cache.set(key, offers, PANEL_TTL_SECONDS)
+        memo[question.pk] = offers
     return memo[question.pk]
+
+
+def services_generation_bump() -> None:
+    """The offer forms list other services now: every cached premium panel is stale."""
+    cache.set(SERVICES_GENERATION_KEY, time.time_ns(), None)
+
+
+@receiver(post_save, sender=ServiceTemplate, dispatch_uid="premium-services-generation-save")
+@receiver(post_delete, sender=ServiceTemplate, dispatch_uid="premium-services-generation-del")
+def _services_changed(sender: Any, **_: Any) -> None:
+    # Now, and again when the change is committed: a panel rendered in between read the
+    # old list under the new number.
+    services_generation_bump()
+    transaction.on_commit(services_generation_bump)
 
 
 def _customer_message_times(question: Question) -> list[datetime]:
@@ -78,12 +127,72 @@ def _offer_form_fields(templates: tuple[tuple[int, str, str], ...]) -> tuple[Ren
     )
 
 
+def panel_key(request: HttpRequest, access: QuestionAccess) -> str:
+    question = access.question
+    user: User = request.user  # type: ignore[assignment]
+    tool = False
+    if access.role == "expert":
+        profile = getattr(user, "expert_profile", None)
+        tool = bool(profile and profile.premium_tool_enabled)
+    names = question.customer.name + "\x00" + (question.expert.name if question.expert else "")
+    digest = hashlib.blake2b(names.encode(), digest_size=8).hexdigest()
+    return (
+        f"qpremium:{question.pk}:v{question.version}:u{user.pk}:{access.role}:t{int(tool)}"
+        f":c{question.category_id}.{question.category.offer_delay_seconds}"
+        f":{timezone.get_current_timezone_name()}:{digest}"
+    )
+
+
 def premium_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
+    """The section from the cache (with this request's CSRF token), or rendered once."""
+    question = access.question
+    key = panel_key(request, access)
+    offers_key = _offers_key(question)
+    got = cache.get_many([key, SERVICES_GENERATION_KEY, offers_key])
+    generation = got.get(SERVICES_GENERATION_KEY, 0)
+    if offers_key in got:  # for the other premium panels of this request
+        request.__dict__.setdefault("_premium_offers", {})[question.pk] = got[offers_key]
+    entry = got.get(key)
+    if (
+        entry is not None
+        and entry["generation"] == generation
+        and (entry["stale_at"] is None or time.time() < entry["stale_at"])
+    ):
+        html = entry["html"]
+    else:
+        panel = _premium_panel(request, access)
+        html = ""
+        stale_at = None
+        if panel is not None:
+            verdict = panel.context.get("eligibility")
+            if verdict is not None and verdict.reason == "too_early" and verdict.due_at:
+                stale_at = verdict.due_at.timestamp()
+            html = render_to_string(
+                panel.template,
+                {**panel.context, "question": question, "csrf_token": CSRF_PLACEHOLDER},
+            )
+        cache.set(
+            key,
+            {"html": html, "generation": generation, "stale_at": stale_at},
+            PANEL_TTL_SECONDS,
+        )
+    if not html:
+        return None
+    return Panel(
+        name="premium",
+        template="premium/panel.html",
+        context={},
+        # Our template's output with a token of [A-Za-z0-9] in place of the placeholder.
+        html=mark_safe(html.replace(CSRF_PLACEHOLDER, get_token(request))),  # noqa: S308
+    )
+
+
+def _premium_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
     question = access.question
     user: User = request.user  # type: ignore[assignment]
     offers = page_offers(request, question)
     now = timezone.now()
-    context: dict[str, object] = {"offers": offers, "role": access.role, "now": now}
+    context: dict[str, object] = {"offers": offers, "role": access.role}
     if access.role == "expert":
         # The same pure rule as services.eligibility_for, from facts this page already
         # holds: the offers above and the viewer's profile (loaded once per request for

@@ -25,6 +25,7 @@ class Panel:
     name: str
     template: str
     context: dict[str, Any]
+    html: str | None = None  # already rendered (a cached panel): template and context unused
 
 
 PanelFunction = Callable[[HttpRequest, QuestionAccess], Panel | None]
@@ -42,11 +43,12 @@ def render_panels(request: HttpRequest, access: QuestionAccess) -> dict[str, str
     rendered = {}
     for name, (_, fn) in sorted(_PANELS.items(), key=lambda item: item[1][0]):
         panel = fn(request, access)
-        rendered[name] = (
-            render_to_string(
+        if panel is None:
+            rendered[name] = ""
+        elif panel.html is not None:
+            rendered[name] = panel.html
+        else:
+            rendered[name] = render_to_string(
                 panel.template, {**panel.context, "question": access.question}, request
             )
-            if panel is not None
-            else ""
-        )
     return rendered

@@ -208,6 +208,9 @@ def question_detail(request: HttpRequest, question_id: int) -> HttpResponse:
             session_key=request.session.session_key,
         ),
         "max_chars": settings.EXPERTLINE_MESSAGE_MAX_CHARS,
+        # The page's clock (cached panels carry none): static/js/thread.js measures the
+        # browser's skew from it, e.g. to reveal the offer button on time.
+        "server_now": timezone.now(),
         "can_post": access.can_write and question.status in services.POSTABLE,
         "can_rate": access.role == "customer"
         and question.expert_id is not None

@@ -123,10 +123,14 @@
 // "Offer Premium Services" appears on its own when it becomes due.
 (function () {
   "use strict";
+  // The browser's clock minus the server's, measured from the time the page was rendered
+  // at (the panels are cached and carry no clock of their own).
+  var page = document.getElementById("thread-page");
+  var serverNow = page ? Date.parse(page.dataset.serverNow || "") : NaN;
+  var skew = isNaN(serverNow) ? 0 : Date.now() - serverNow;
   function arm(root) {
     var wrap = (root || document).querySelector ? (root || document).querySelector("#offer-form") : null;
     if (!wrap || wrap.dataset.allowed === "1" || !wrap.dataset.dueAt) return;
-    var skew = Date.now() - Date.parse(wrap.dataset.serverNow);
     var wait = Date.parse(wrap.dataset.dueAt) + skew - Date.now();
     setTimeout(function () {
       var composer = wrap.querySelector(".offer-composer");
