@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.dispatch import receiver
 
 from marketplace.errors import NotFound
 from marketplace.models import Category, ExpertProfile, User
@@ -28,6 +33,74 @@ class QuestionAccess:
     @property
     def can_write(self) -> bool:
         return self.role in ("customer", "expert")
+
+
+EXPERT_CATEGORIES_TTL_SECONDS = 24 * 3600
+
+
+def _expert_categories_key(user_id: int) -> str:
+    return f"expert-categories:{user_id}"
+
+
+def expert_categories(expert: User) -> list[Category]:
+    """The active categories a verified expert answers in, in menu order: read once and
+    kept per expert until the expert's profile, its categories or a category changes
+    (the receivers below)."""
+    key = _expert_categories_key(expert.pk)
+    categories: list[Category] | None = cache.get(key)
+    if categories is None:
+        categories = list(
+            Category.objects.filter(
+                experts__user=expert, experts__verified_at__isnull=False, is_active=True
+            ).order_by("position", "name")
+        )
+        cache.set(key, categories, EXPERT_CATEGORIES_TTL_SECONDS)
+    return categories
+
+
+def _forget_expert_categories(user_ids: list[int]) -> None:
+    keys = [_expert_categories_key(pk) for pk in user_ids]
+    if not keys:
+        return
+    cache.delete_many(keys)
+    # Again once committed: a reader between the change and its commit cached the old list.
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+@receiver(post_save, sender=ExpertProfile, dispatch_uid="expert-categories-profile-save")
+@receiver(post_delete, sender=ExpertProfile, dispatch_uid="expert-categories-profile-del")
+def _expert_profile_changed(sender: Any, instance: ExpertProfile, **_: Any) -> None:
+    _forget_expert_categories([instance.user_id])  # verified or not
+
+
+@receiver(
+    m2m_changed, sender=ExpertProfile.categories.through, dispatch_uid="expert-categories-m2m"
+)
+def _expert_categories_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **_: Any
+) -> None:
+    if not action.startswith("post_") and action != "pre_clear":
+        return
+    if not reverse:
+        _forget_expert_categories([instance.user_id])
+    elif action == "pre_clear" or pk_set is None:  # category.experts.clear()
+        _forget_expert_categories(list(instance.experts.values_list("user_id", flat=True)))
+    else:
+        _forget_expert_categories(
+            list(ExpertProfile.objects.filter(pk__in=pk_set).values_list("user_id", flat=True))
+        )
+
+
+@receiver(post_save, sender=Category, dispatch_uid="expert-categories-category-save")
+@receiver(pre_delete, sender=Category, dispatch_uid="expert-categories-category-del")
+def _category_changed(sender: Any, instance: Category, **_: Any) -> None:
+    # Renamed, moved, switched off or gone: the lists of its experts show it differently.
+    if instance.pk is not None:
+        _forget_expert_categories(
+            list(
+                ExpertProfile.objects.filter(categories=instance).values_list("user_id", flat=True)
+            )
+        )
 
 
 def _expert_category_ids(user: User) -> set[int]:
@@ -129,11 +202,7 @@ def open_questions_for_expert(
     """
     size = settings.EXPERTLINE_PAGE_SIZE
     page = max(1, min(page, 10_000))
-    categories = list(
-        Category.objects.filter(
-            experts__user=expert, experts__verified_at__isnull=False, is_active=True
-        ).order_by("position", "name")
-    )
+    categories = expert_categories(expert)
     ids = [c.pk for c in categories]
     if category_slug:
         ids = [c.pk for c in categories if c.slug == category_slug]

@@ -65,6 +65,7 @@ def test_all_questions_queries_do_not_grow_with_questions(client, world):
     client.force_login(world.expert)
     url = reverse("all_questions")
     make_question(customer=world.customer, category=world.category)
+    client.get(url)  # the first load reads the expert's categories, then they are cached
     few = count_queries(client, url)
     for _ in range(25):
         make_question(customer=make_customer(), category=world.category)
