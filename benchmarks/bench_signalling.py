@@ -8,8 +8,11 @@ Steps (see benchmarks/README.md, "Signalling benchmark"):
      of the call pairs (created once, reused);
   2. gunicorn with DJANGO_ENV=production (bench_pages.gunicorn: 2 sync workers by default)
      on a free port of 127.0.0.1; logged-in sessions (force_login) per user;
-  3. all call set-ups start together, each as two threads (customer and expert) doing what
-     static/js/call.js does: a join token, join, hello; the customer sends an offer and N
+  3. each side first loads the question page (untimed, as a person has it open before
+     clicking Join) and takes the join token its call panel rendered; then all call set-ups
+     start together, each as two threads (customer and expert) doing what
+     static/js/call.js does: join by that token (a fresh one asked for only when it is
+     refused), hello; the customer sends an offer and N
      ICE candidates, the expert polls (every --poll-ms) until it has the offer, then sends
      an answer and N ICE candidates; each polls until it has all the other side's
      messages (dropping ones it saw, as the page does). A set-up is done when both have
