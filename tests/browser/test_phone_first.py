@@ -146,10 +146,11 @@ def test_phone_first_bot_phone_call_paid_request_center_accept_transcript_then_c
     epage.locator(f"{card} [data-call-action=join]").click()
     for page in (cpage, epage):
         page.wait_for_function(CONNECTED, timeout=15_000)
+    # Talk for a moment (a real call lasts real seconds); the browsers' `connected` report,
+    # sent as the connection comes up, has landed by then.
+    epage.wait_for_timeout(1500)
     session = CallSession.objects.get(offer=offer)
     assert session.status == "connected" and session.connected_at is not None
-
-    epage.wait_for_timeout(1500)  # talk for a moment: a real call lasts real seconds
     epage.locator("#call-hang-up").click()
     expect(epage.locator("#call-state")).to_have_text("You hung up.")
     expect(cpage.locator("#call-state")).to_have_text("The other side hung up.", timeout=LIVE)
