@@ -33,22 +33,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_payouts  # noqa: E402
+from benchmarks.bench_payouts import copy_rows  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/expertline_bench_earnings"
 CURRENCY = "USD"
 ALTERED = 5  # credits altered on purpose: the recompute must report each
 
 
 def configure_environment(var_dir: str) -> None:
-    env = os.environ
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    env["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
-    env["EXPERTLINE_VAR_DIR"] = var_dir
-    env["CELERY_BROKER_URL"] = "memory://"
-    env["LOG_LEVEL"] = "WARNING"
-    for name in ("DJANGO_ENV", "DEBUG", "STRIPE_SECRET_KEY", "REDIS_URL", "EXPERTLINE_TESTING"):
-        env.pop(name, None)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    bench_payouts.configure_environment(var_dir, DEFAULT_DATABASE_URL)
 
 
 def _admin_connection(db: dict[str, Any]) -> Any:
@@ -81,21 +78,6 @@ def recreate_database(db: dict[str, Any], *, create: bool = True) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
         if create:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    from django.db import connection
-
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-    n = 0
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as cp,
-    ):
-        for row in rows:
-            cp.write_row(row)
-            n += 1
-    return n
 
 
 def model_rows(model: Any, template: Any, n: int, fill: Any) -> tuple[list[str], Iterable[Any]]:

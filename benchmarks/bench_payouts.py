@@ -48,10 +48,10 @@ CURRENCY = "USD"
 # --- Environment ------------------------------------------------------------------------
 
 
-def configure_environment(var_dir: str) -> None:
+def configure_environment(var_dir: str, database_url: str = DEFAULT_DATABASE_URL) -> None:
     """Development settings (the local gateway) on the bench database, quiet and in-process."""
     env = os.environ
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    env.setdefault("DATABASE_URL", database_url)
     env["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
     env["EXPERTLINE_VAR_DIR"] = var_dir
     env["CELERY_BROKER_URL"] = "memory://"
