@@ -149,7 +149,11 @@ def premium_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
     key = panel_key(request, access)
     offers_key = _offers_key(question)
     got = cache.get_many([key, SERVICES_GENERATION_KEY, offers_key])
-    generation = got.get(SERVICES_GENERATION_KEY, 0)
+    generation = got.get(SERVICES_GENERATION_KEY)
+    if generation is None:  # never set, or evicted: a new number, so no entry matches it
+        generation = time.time_ns()
+        if not cache.add(SERVICES_GENERATION_KEY, generation, None):
+            generation = cache.get(SERVICES_GENERATION_KEY, generation)
     if offers_key in got:  # for the other premium panels of this request
         request.__dict__.setdefault("_premium_offers", {})[question.pk] = got[offers_key]
     entry = got.get(key)
