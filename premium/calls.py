@@ -130,12 +130,14 @@ _rendered_tokens = SessionBoundSigner(
 )
 
 
-def join_token_render(*, offer_id: int, user_id: int, session_key: str | None) -> str:
+def join_token_render(*, offer_id: int, user_id: int | None, session_key: str | None) -> str:
     """A single-use join token for the call panel to render, so that clicking Join is one
     request, not two. Nothing is stored until it is spent: it is signed (with a random
     nonce), names the offer and the user, is bound to the browser's session and expires
     after RENDERED_JOIN_TOKEN_SECONDS; spending it stores its digest, once ("" without a
     session: the page then asks for a token as before)."""
+    if user_id is None:
+        return ""
     return _rendered_tokens.issue(
         offer_id, user_id, secrets.token_urlsafe(9), session_key=session_key
     )
@@ -286,7 +288,7 @@ def call_join(
         events = []
         # Who is on it already (two people at most): the joiner, back again, and the peer;
         # each with the highest number they sent (in the same query).
-        people = (
+        people: list[CallParticipant] = (
             []
             if created
             else list(

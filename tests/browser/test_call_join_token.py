@@ -4,10 +4,11 @@ expired, another session), the page asks for a fresh one and joins all the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Response, expect
 
 from marketplace import demo
 from premium.call_models import CallSession
@@ -35,18 +36,17 @@ def test_join_uses_the_rendered_token_and_a_refused_one_gets_a_fresh_one(
     epage.goto(url)
 
     calls: dict[str, list[str]] = {"customer": [], "expert": []}
-    for who, page in (("customer", cpage), ("expert", epage)):
-        page.on(
-            "response",
-            lambda r, who=who: (
-                calls[who].append(
-                    f"{r.url.rsplit('/', 1)[-1]} {r.status}"
-                    + (" by-join-token" if "x-join-token" in r.request.headers else "")
-                )
-                if r.url.endswith(("/call/token", "/call/join"))
-                else None
-            ),
-        )
+
+    def recorder(who: str) -> Callable[[Response], None]:
+        def record(r: Response) -> None:
+            if r.url.endswith(("/call/token", "/call/join")):
+                by = " by-join-token" if "x-join-token" in r.request.headers else ""
+                calls[who].append(f"{r.url.rsplit('/', 1)[-1]} {r.status}{by}")
+
+        return record
+
+    cpage.on("response", recorder("customer"))
+    epage.on("response", recorder("expert"))
 
     # The customer's page holds the token of another browser session (as if expired or
     # spent): refused, then a fresh token and the join go through.
