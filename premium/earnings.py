@@ -35,6 +35,7 @@ from django.utils import timezone
 from marketplace import payout_levels
 from marketplace.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import BoostKind, Category, User
+from marketplace.money import DEFAULT_CURRENCY
 from payments import services as payment_services
 from payments.models import Payment, PaymentStatus
 from questions.models import Message, Question
@@ -574,6 +575,7 @@ def earnings_overview(*, expert: User, now: dt.datetime | None = None) -> dict[s
             kind="credit", details__expert=expert.pk, details__protected=True
         ).order_by("-created_at")[:20],
         "carried_refunds": carried,
+        "statement_months": statement_months(expert=expert),
     }
 
 
@@ -683,3 +685,187 @@ def earnings_by_week(
         )
         for week, amounts in sorted(totals.items())
     ]
+
+
+# --- The monthly statement (a PDF on the earnings page) -------------------------------------
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    at: dt.datetime
+    memo: str
+    rule: str
+    amount_minor: int  # to the expert: + credited, - taken back or paid out
+    carried_by: str = ""  # reversals: "you" or "the platform" (Expert Earnings Protection)
+    payout_line: Any = None  # payouts: the payments.PayoutLine sent
+
+
+@dataclass(frozen=True)
+class LevelUsed:
+    level_bp: int
+    base_bp: int
+    boosts: tuple[str, ...]  # "+10% (auto_call: offer-12)"
+    credits: int  # how many of the month's credits used it
+
+
+@dataclass(frozen=True)
+class Statement:
+    expert: User
+    month: dt.date  # the first day, in the expert's time zone
+    zone: str
+    currency: str
+    opening_minor: int  # the balance owed to the expert when the month began
+    closing_minor: int  # ... and when it ended
+    credits: list[StatementLine]
+    reversals: list[StatementLine]
+    payouts: list[StatementLine]
+    levels: list[LevelUsed]
+
+    @property
+    def credits_minor(self) -> int:
+        return sum(line.amount_minor for line in self.credits)
+
+    @property
+    def reversals_minor(self) -> int:
+        return sum(line.amount_minor for line in self.reversals)
+
+    @property
+    def payouts_minor(self) -> int:
+        return sum(line.amount_minor for line in self.payouts)
+
+
+def month_bounds(month: dt.date, zone: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the calendar month of `month`, in the time zone `zone`."""
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo(zone)
+    first = month.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return (
+        dt.datetime.combine(first, dt.time(), tzinfo=tz),
+        dt.datetime.combine(following, dt.time(), tzinfo=tz),
+    )
+
+
+def statement_months(*, expert: User, limit: int = 12) -> list[dt.date]:
+    """The months (newest first, the expert's time zone) in which the expert's account moved."""
+    import zoneinfo
+
+    from django.db.models.functions import TruncMonth
+
+    from payments import ledger
+    from payments.models import LedgerEntry
+
+    tz = zoneinfo.ZoneInfo(expert.timezone or "UTC")
+    months = (
+        LedgerEntry.objects.filter(account__key=ledger.expert_payable(expert.pk))
+        .annotate(month=TruncMonth("transaction__created_at", tzinfo=tz))
+        .values_list("month", flat=True)
+        .distinct()
+        .order_by("-month")[:limit]
+    )
+    return [m.date() for m in months]
+
+
+def _levels_used(credit_details: Iterable[dict[str, Any]]) -> list[LevelUsed]:
+    seen: dict[tuple[int, int, tuple[str, ...]], int] = {}
+    for d in credit_details:
+        if d.get("payout_level_bp") is None:
+            continue
+        boosts = tuple(
+            f"+{_pct(b.get('raise_bp'))} ({b.get('kind')}: {b.get('source')})"
+            for b in d.get("boosts") or []
+        )
+        key = (int(d["payout_level_bp"]), int(d.get("base_level_bp") or 0), boosts)
+        seen[key] = seen.get(key, 0) + 1
+    return [LevelUsed(level, base, boosts, n) for (level, base, boosts), n in seen.items()]
+
+
+def statement_get(*, expert: User, month: dt.date) -> Statement:
+    """The expert's statement of one calendar month (their time zone): the opening balance,
+    each credit, reversal (and who carried it) and payout with its line, the closing balance,
+    and the payout levels and boosts the month's credits were computed with."""
+    from django.db.models import Sum
+
+    from payments import ledger
+    from payments.models import LedgerEntry, LedgerTransaction, PayoutLine
+
+    zone = expert.timezone or "UTC"
+    start, end = month_bounds(month, zone)
+    payable = ledger.expert_payable(expert.pk)
+    # The payable account is a liability: what we owe the expert is minus its sum.
+    before = LedgerEntry.objects.filter(account__key=payable, transaction__created_at__lt=start)
+    opening = -int(before.aggregate(s=Sum("amount_minor"))["s"] or 0)
+    entries = list(
+        LedgerEntry.objects.filter(
+            account__key=payable,
+            transaction__created_at__gte=start,
+            transaction__created_at__lt=end,
+        )
+        .select_related("transaction")
+        .order_by("transaction__created_at", "id")
+    )
+    currency = entries[0].currency if entries else DEFAULT_CURRENCY
+    line_ids = [
+        (e.transaction.details or {}).get("line") for e in entries if e.transaction.kind == "payout"
+    ]
+    lines_by_id = {
+        line.pk: line
+        for line in PayoutLine.objects.filter(expert=expert, pk__in=[i for i in line_ids if i])
+    }
+    credits: list[StatementLine] = []
+    reversals: list[StatementLine] = []
+    payouts: list[StatementLine] = []
+    for e in entries:
+        t = e.transaction
+        details = t.details or {}
+        line = StatementLine(
+            at=t.created_at,
+            memo=t.memo,
+            rule=credit_rule(key=t.key, kind=t.kind, details=details),
+            amount_minor=-e.amount_minor,
+            carried_by="you" if t.kind == "reversal" else "",
+            payout_line=lines_by_id.get(int(details.get("line") or 0)),
+        )
+        if t.kind == "payout":
+            payouts.append(line)
+        elif t.kind == "reversal":
+            reversals.append(line)
+        else:
+            credits.append(line)
+    # Refunds the platform carried never touch the expert's account: listed, at 0 to them.
+    for t in (
+        LedgerTransaction.objects.filter(
+            kind="protected_refund",
+            reverses__details__expert=expert.pk,
+            created_at__gte=start,
+            created_at__lt=end,
+        )
+        .select_related("reverses")
+        .order_by("created_at", "id")
+    ):
+        reversals.append(
+            StatementLine(
+                at=t.created_at,
+                memo=t.memo,
+                rule=credit_rule(key=t.key, kind=t.kind, details=t.details or {}),
+                amount_minor=0,
+                carried_by="the platform",
+            )
+        )
+    reversals.sort(key=lambda line: line.at)
+    credit_details = [
+        e.transaction.details or {} for e in entries if e.transaction.kind == "credit"
+    ]
+    return Statement(
+        expert=expert,
+        month=start.date(),
+        zone=zone,
+        currency=currency,
+        opening_minor=opening,
+        closing_minor=opening + sum(-e.amount_minor for e in entries),
+        credits=credits,
+        reversals=reversals,
+        payouts=payouts,
+        levels=_levels_used(credit_details),
+    )

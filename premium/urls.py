@@ -21,6 +21,11 @@ urlpatterns = [
     path("offers/<int:offer_id>/refund", views.offer_refund, name="offer_refund"),
     path("premium/catalog/", views.catalog, name="premium_catalog"),
     path("earnings/export.csv", earnings_views.earnings_csv, name="earnings_csv"),
+    path(
+        "earnings/statement/<int:year>-<int:month>.pdf",
+        earnings_views.earnings_statement_pdf,
+        name="earnings_statement",
+    ),
     # In-browser calls and screen shares of an accepted offer (static/js/call.js).
     path("offers/<int:offer_id>/call/token", call_views.call_token, name="call_token"),
     path("offers/<int:offer_id>/call/join", call_views.call_join, name="call_join"),
