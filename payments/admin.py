@@ -117,7 +117,7 @@ class RefundAdmin(admin.ModelAdmin):
     )
     readonly_fields = tuple(f for f in fields if f != "decision_note")
     inlines = [RefundEventInline]
-    actions = ["approve", "deny"]
+    actions = ["approve", "deny", "export_evidence"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -152,6 +152,15 @@ class RefundAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Refund {refund.pk}: {exc.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Refund {refund.pk} denied.")
+
+    @admin.action(description="Download the evidence we hold (one JSON file)")
+    def export_evidence(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse:
+        bundle = [refund_evidence(r) for r in queryset.select_related("payment__user")]
+        response = HttpResponse(
+            json.dumps(bundle, indent=2, default=str), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="refund-evidence.json"'
+        return response
 
 
 @admin.register(Dispute)
@@ -196,12 +205,6 @@ class DisputeAdmin(ReadOnlyAdmin):
 
 
 def dispute_evidence(dispute: Dispute) -> dict[str, Any]:
-    payment = dispute.payment
-    held = [
-        response
-        for _, response in dispute_evidence_requested.send(sender=Dispute, payment=payment)
-        if response
-    ]
     return {
         "dispute": {
             "id": dispute.gateway_dispute_id,
@@ -211,6 +214,38 @@ def dispute_evidence(dispute: Dispute) -> dict[str, Any]:
             "currency": dispute.currency,
             "opened_at": dispute.opened_at,
         },
+        **payment_evidence(dispute.payment, sender=Dispute),
+    }
+
+
+def refund_evidence(refund: Refund) -> dict[str, Any]:
+    """The same file for a refund: what was asked, who decided, and what the apps hold."""
+    return {
+        "refund": {
+            "id": refund.pk,
+            "status": refund.status,
+            "reason": refund.reason,
+            "amount_minor": refund.amount_minor,
+            "currency": refund.currency,
+            "requested_by": refund.requested_by.email if refund.requested_by else None,
+            "decided_by": refund.decided_by.email if refund.decided_by else None,
+            "decision_note": refund.decision_note,
+            "created_at": refund.created_at,
+            "refunded_at": refund.refunded_at,
+        },
+        **payment_evidence(refund.payment, sender=Refund),
+    }
+
+
+def payment_evidence(payment: Payment, *, sender: type) -> dict[str, Any]:
+    """The payment, its ledger and what each app holds about it (the thread, the offers,
+    the fulfilment reports, the call logs), asked for with `dispute_evidence_requested`."""
+    held = [
+        response
+        for _, response in dispute_evidence_requested.send(sender=sender, payment=payment)
+        if response
+    ]
+    return {
         "payment": {
             "reference": payment.reference,
             "amount_minor": payment.amount_minor,
@@ -225,7 +260,7 @@ def dispute_evidence(dispute: Dispute) -> dict[str, Any]:
             ),
         },
         "ledger": [
-            {"key": t.key, "memo": t.memo, "at": t.created_at}
+            {"key": t.key, "kind": t.kind, "memo": t.memo, "at": t.created_at}
             for t in payment.ledger_transactions.order_by("id")
         ],
         "held": held,

@@ -75,3 +75,11 @@ class PremiumConfig(AppConfig):
         question_signals.message_posted.connect(
             boost_on_answer, weak=False, dispatch_uid="earnings-answers-boost"
         )
+
+        # One evidence file for a refund or dispute: the offers, reports and call logs.
+        def evidence(sender: Any, payment: Any, **_: Any) -> dict[str, Any] | None:
+            return earnings.payment_evidence(payment=payment)
+
+        payment_signals.dispute_evidence_requested.connect(
+            evidence, weak=False, dispatch_uid="premium-evidence"
+        )

@@ -869,3 +869,155 @@ def statement_get(*, expert: User, month: dt.date) -> Statement:
         payouts=payouts,
         levels=_levels_used(credit_details),
     )
+
+
+# --- One evidence file for a refund or a dispute ----------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _email(user: User | None) -> str | None:
+    return user.email if user is not None else None
+
+
+def _call_log(offer: Offer) -> list[dict[str, Any]]:
+    """The offer's calls and screen shares: who took part, when, and what happened. Never the
+    signalling payloads (network addresses) nor anything of the private box."""
+    from .call_models import CallEvent, CallParticipant
+
+    sessions = list(
+        CallSession.objects.filter(offer=offer).select_related("ended_by").order_by("id")
+    )
+    participants: dict[int, list[dict[str, Any]]] = {s.pk: [] for s in sessions}
+    for p in (
+        CallParticipant.objects.filter(session__in=sessions).select_related("user").order_by("id")
+    ):
+        participants[p.session_id].append(
+            {
+                "role": p.role,
+                "user": p.user.email,
+                "joined_at": _iso(p.joined_at),
+                "joins": p.joins,
+                "left_at": _iso(p.left_at),
+            }
+        )
+    events: dict[int, list[dict[str, Any]]] = {s.pk: [] for s in sessions}
+    for e in CallEvent.objects.filter(session__in=sessions).select_related("actor").order_by("id"):
+        events[e.session_id].append(
+            {
+                "at": _iso(e.created_at),
+                "kind": e.kind,
+                "actor": _email(e.actor),
+                "from": e.from_status,
+                "to": e.to_status,
+                "note": e.note,
+            }
+        )
+    return [
+        {
+            "id": s.pk,
+            "kind": s.kind,
+            "status": s.status,
+            "started_at": _iso(s.created_at),
+            "connected_at": _iso(s.connected_at),
+            "ended_at": _iso(s.ended_at),
+            "end_reason": s.end_reason,
+            "ended_by": _email(s.ended_by),
+            "consented_at": _iso(s.consented_at),
+            "duration_seconds": s.duration_seconds,
+            "participants": participants[s.pk],
+            "events": events[s.pk],
+        }
+        for s in sessions
+    ]
+
+
+def _report(offer: Offer) -> dict[str, Any] | None:
+    report = FulfilmentReport.objects.filter(offer=offer).select_related("verified_by").first()
+    if report is None:
+        return None
+    verification = (
+        FulfilmentVerification.objects.filter(report=report).select_related("decided_by").first()
+    )
+    return {
+        "delivered": report.delivered,
+        "notes": report.notes,
+        "filed_at": _iso(report.filed_at),
+        "verified_at": _iso(report.verified_at),
+        "verified_by": _email(report.verified_by),
+        "verification": None
+        if verification is None
+        else {
+            "status": verification.status,
+            "automatic": verification.automatic,
+            "call_ended_at": _iso(verification.call_ended_at),
+            "deadline_at": _iso(verification.deadline_at),
+            "connected_seconds": verification.connected_seconds,
+            "protected": verification.protected,
+            "reason": verification.reason,
+            "decided_by": _email(verification.decided_by),
+            "decided_at": _iso(verification.decided_at),
+        },
+    }
+
+
+def payment_evidence(*, payment: Payment) -> dict[str, Any] | None:
+    """What premium holds about a refunded or disputed payment (payments'
+    `dispute_evidence_requested`): the offer(s), each fulfilment report with its
+    verification, and the call and screen-share log. For an offer's own payment the question's
+    thread too (questions contributes it for the question's payment). The private box and
+    private attachments are left out: they are never evidence we hand on."""
+    ref = payment.reference
+    if ref.startswith("offer-"):
+        offers = list(Offer.objects.filter(pk=int(ref.removeprefix("offer-"))))
+    elif ref.startswith("question-"):
+        offers = list(Offer.objects.filter(question_id=int(ref.removeprefix("question-"))))
+    else:
+        return None
+    if not offers:
+        return None
+    data: dict[str, Any] = {
+        "offers": [
+            {
+                "id": o.pk,
+                "question": o.question_id,
+                "kind": o.kind,
+                "service_kind": o.service_kind,
+                "service_name": o.service_name,
+                "description": o.description,
+                "price_minor": o.price_minor,
+                "currency": o.currency,
+                "status": o.status,
+                "expert": _email(o.expert),
+                "customer": _email(o.customer),
+                "sent_at": _iso(o.sent_at),
+                "accepted_at": _iso(o.accepted_at),
+                "closed_at": _iso(o.closed_at),
+                "cancel_reason": o.cancel_reason,
+                "events": [
+                    {
+                        "at": _iso(e.created_at),
+                        "actor": _email(e.actor),
+                        "from": e.from_status,
+                        "to": e.to_status,
+                        "note": e.note,
+                    }
+                    for e in o.events.select_related("actor").order_by("id")
+                ],
+                "fulfilment_report": _report(o),
+                "calls": _call_log(o),
+            }
+            for o in offers
+        ]
+    }
+    if ref.startswith("offer-"):
+        question = offers[0].question
+        data["question"] = {"id": question.pk, "title": question.title, "body": question.body}
+        data["messages"] = [
+            {"at": _iso(m.created_at), "author": m.author.email, "body": m.body}
+            for m in question.messages.select_related("author").order_by("id")
+        ]
+    title = ", ".join(f"Offer #{o.pk}" for o in offers)
+    return {"title": f"{title} (premium services)", "data": data}
