@@ -16,6 +16,7 @@ and turns on secure cookies and headers (`manage.py check --deploy` passes).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -448,7 +449,12 @@ EXPERTLINE_POLL_INTERVAL_MS = env_int("EXPERTLINE_POLL_INTERVAL_MS", 1500)
 # In-browser calls: the WebRTC ICE servers (STUN/TURN, e.g. coturn) as a JSON list of
 # RTCIceServer objects ([] = direct connections only, enough on one machine); a call whose
 # people all stopped polling for this many seconds is closed by the sweep.
-EXPERTLINE_ICE_SERVERS = __import__("json").loads(env("EXPERTLINE_ICE_SERVERS", "[]"))
+try:
+    EXPERTLINE_ICE_SERVERS = json.loads(env("EXPERTLINE_ICE_SERVERS", "[]"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"EXPERTLINE_ICE_SERVERS is not a JSON list: {exc}") from exc
+if not isinstance(EXPERTLINE_ICE_SERVERS, list):
+    raise ImproperlyConfigured("EXPERTLINE_ICE_SERVERS must be a JSON list of RTCIceServer objects")
 EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS = env_int("EXPERTLINE_CALL_HEARTBEAT_TIMEOUT_SECONDS", 30)
 EXPERTLINE_PAGE_SIZE = 20
 # Benchmarks only: exposes the "floor" page the benchmark compares against.
