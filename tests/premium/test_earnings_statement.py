@@ -56,6 +56,7 @@ def test_the_statement_shows_the_months_credit_the_refund_the_platform_carried_a
     today = timezone.localdate()
     page = client.get("/earnings/").content.decode()
     assert f'href="{statement_url(today)}"' in page
+    assert "Expert Earnings Protection covers refunds only. A chargeback" in page
     response = client.get(statement_url(today))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
