@@ -115,3 +115,45 @@ def test_the_statement_is_for_experts_only_and_each_sees_their_own(client, world
     assert "30.00 USD" not in other
     client.force_login(world.expert)
     assert client.get("/earnings/statement/2026-13.pdf").status_code == 404
+
+
+def test_the_statement_lists_the_payout_with_its_line_and_the_level_and_boost_used(
+    client,
+    world,
+    phone_first,  # noqa: F811
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    from marketplace.models import BoostKind, PayoutBoostRule
+    from payments import payouts
+    from payments.payout_models import PayoutLine
+    from questions import services as question_services
+    from tests.factories import make_question
+    from tests.payments.test_payouts import connect
+
+    settings.EXPERTLINE_PAYOUT_HOLD_DAYS = 0
+    settings.EXPERTLINE_PAYOUT_MINIMUM_MINOR = 100
+    PayoutBoostRule.objects.create(kind=BoostKind.AUTO_CALL, raise_bp=1_000, duration_days=7)
+    offer = phone_offer(world)  # accepted: the boost for accepted auto calls, +10%
+    question = make_question(customer=world.customer, category=world.category)
+    question_services.question_pick_up(question_id=question.pk, expert=world.expert)
+    question_services.question_rate(question_id=question.pk, customer=world.customer, stars=5)
+    connect(world.expert)
+    with django_capture_on_commit_callbacks(execute=True):
+        payouts.payout_run(
+            run_key="statement",
+            dispatch=lambda ids: payouts.payout_lines_pay(line_ids=ids),
+        )
+    line = PayoutLine.objects.get(expert=world.expert)
+    assert line.status == "paid"
+    paid = f"{line.amount_minor // 100}.{line.amount_minor % 100:02d}"
+    client.force_login(world.expert)
+    lines = pdf_text(client.get(statement_url(timezone.localdate())).content).splitlines()
+    assert lines[lines.index("Credits this month") + 1] == f"{paid} USD"
+    assert lines[lines.index("Payouts this month") + 1] == f"-{paid} USD"
+    assert lines[lines.index("Closing balance") + 1] == "0.00 USD"
+    assert any(
+        text.startswith(f"Line #{line.pk} of batch {line.batch_id}: Paid, {paid} USD")
+        for text in lines
+    )
+    assert f"60% (base 50%; boosts +10% (auto_call: offer-{offer.pk})): 1 credit" in lines
