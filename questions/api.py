@@ -85,18 +85,21 @@ class MessageOutput(serializers.ModelSerializer):
         fields = ["id", "author", "body", "body_html", "created_at"]
 
 
-class QuestionCreateApi(APIView):
-    class QuestionCreateInput(serializers.Serializer):
-        category = serializers.SlugRelatedField(
-            slug_field="slug", queryset=Category.objects.filter(is_active=True)
-        )
-        title = serializers.CharField(max_length=150)
-        body = serializers.CharField(max_length=5000)
-        price_minor = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+class AskInput(serializers.Serializer):
+    """What a customer asks with: the same for a direct post and for the intake bot."""
 
-    @extend_schema(request=QuestionCreateInput, responses={201: QuestionOutput})
+    category = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.filter(is_active=True)
+    )
+    title = serializers.CharField(max_length=150)
+    body = serializers.CharField(max_length=5000)
+    price_minor = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+class QuestionCreateApi(APIView):
+    @extend_schema(request=AskInput, responses={201: QuestionOutput})
     def post(self, request: Request) -> Response:
-        data = self.QuestionCreateInput(data=request.data)
+        data = AskInput(data=request.data)
         data.is_valid(raise_exception=True)
         draft = services.question_create_draft(
             customer=_user(request),
@@ -333,17 +336,9 @@ class IntakeOutput(serializers.Serializer):
 
 
 class IntakeStartApi(APIView):
-    class IntakeStartInput(serializers.Serializer):
-        category = serializers.SlugRelatedField(
-            slug_field="slug", queryset=Category.objects.filter(is_active=True)
-        )
-        title = serializers.CharField(max_length=150)
-        body = serializers.CharField(max_length=5000)
-        price_minor = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-
-    @extend_schema(request=IntakeStartInput, responses={201: IntakeOutput})
+    @extend_schema(request=AskInput, responses={201: IntakeOutput})
     def post(self, request: Request) -> Response:
-        data = self.IntakeStartInput(data=request.data)
+        data = AskInput(data=request.data)
         data.is_valid(raise_exception=True)
         session = intake.intake_start(
             customer=_user(request),
