@@ -19,17 +19,26 @@ Accounts used by the payments app:
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models import Sum
 
 from marketplace.models import User
 
-from .models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment, insert_once
+from .models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    insert_many_once,
+    insert_once,
+)
 
 CUSTOMERS_PREPAID = "customers:prepaid"
 PLATFORM_REVENUE = "platform:revenue"
@@ -71,6 +80,19 @@ def _account_user(key: str) -> int | None:
     return None
 
 
+def _entries(key: str, lines: Sequence[Line]) -> dict[str, int]:
+    """The lines merged per account, checked: they sum to zero and are not empty."""
+    merged: dict[str, int] = defaultdict(int)
+    for line in lines:
+        merged[line.account] += line.amount
+    entries = {k: v for k, v in merged.items() if v != 0}
+    if sum(entries.values()) != 0:
+        raise LedgerError(f"{key}: entries sum to {sum(entries.values())}, not zero")
+    if not entries:
+        raise LedgerError(f"{key}: a transaction needs entries")
+    return entries
+
+
 def post(
     *,
     key: str,
@@ -82,67 +104,169 @@ def post(
     details: dict[str, Any] | None = None,
     reverses: LedgerTransaction | None = None,
 ) -> LedgerTransaction:
-    """Record one balanced money movement, once per key. Returns the (first) transaction."""
-    merged: dict[str, int] = defaultdict(int)
-    for line in lines:
-        merged[line.account] += line.amount
-    entries = {k: v for k, v in merged.items() if v != 0}
-    if sum(entries.values()) != 0:
-        raise LedgerError(f"{key}: entries sum to {sum(entries.values())}, not zero")
-    if not entries:
-        raise LedgerError(f"{key}: a transaction needs entries")
-    txn = LedgerTransaction(
+    """Record one balanced money movement, once per key. Returns the (first) transaction.
+
+    Inside `batched()` it is checked now and recorded when the batch ends, with the
+    batch's other movements (the returned transaction gets its id then)."""
+    posting = Posting(
         key=key,
         kind=kind,
-        memo=memo[:300],
-        details=details or {},
+        memo=memo,
+        lines=lines,
+        currency=currency,
+        details=details,
         payment=payment,
         reverses=reverses,
     )
-    # No savepoint: the key is claimed by an INSERT that does nothing when it exists, and
-    # any other error rolls back the caller's whole transaction anyway.
+    entries = _entries(key, lines)
+    batch: list[_Pending] | None = getattr(_batch, "pending", None)
+    if batch is not None:
+        for earlier in batch:
+            if earlier.txn.key == key:
+                return earlier.txn  # once per key, in a batch too
+        pending = _Pending(posting, entries, _transaction(posting))
+        batch.append(pending)
+        return pending.txn
+    return _record([_Pending(posting, entries, _transaction(posting))])[key]
+
+
+_batch = threading.local()
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Movements posted inside are recorded together when it ends, in the statements of
+    one (see `_record`): for a transaction that moves money several times (a charge and
+    the credits it pays for). The same rules as `post`; nothing is recorded if the block
+    raises. Use it inside the caller's transaction, and read no balance inside it (the
+    movements are not in the database yet). A nested `batched()` joins the outer one."""
+    if getattr(_batch, "pending", None) is not None:
+        yield
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise LedgerError("batched() records in the caller's transaction: open one first")
+    _batch.pending = []
+    try:
+        yield
+        pending: list[_Pending] = _batch.pending
+    finally:
+        _batch.pending = None
+    if pending:
+        _record(pending)
+
+
+@dataclass
+class _Pending:
+    posting: Posting
+    entries: dict[str, int]
+    txn: LedgerTransaction  # unsaved until recorded
+
+
+def _transaction(p: Posting) -> LedgerTransaction:
+    return LedgerTransaction(
+        key=p.key,
+        kind=p.kind,
+        memo=p.memo[:300],
+        details=p.details or {},
+        payment=p.payment,
+        reverses=p.reverses,
+    )
+
+
+def _record(items: list[_Pending]) -> dict[str, LedgerTransaction]:
+    """Record movements in three statements however many there are: the keys claimed by
+    one `INSERT ... ON CONFLICT DO NOTHING` (a key recorded before, or by a concurrent
+    transaction we waited for, is skipped: once), every account touched locked in key
+    order and its cached balance moved by one `UPDATE`, the entries by one `INSERT`.
+    Returns the transaction of each key (the first one, for keys recorded before)."""
+    # No savepoint: any error here rolls back the caller's whole transaction.
     with transaction.atomic(savepoint=False):
-        if not insert_once(txn, unique_field="key"):
-            # Recorded before (or by a concurrent request, which we waited for): once.
-            return LedgerTransaction.objects.get(key=key)
-        accounts = _lock_accounts(sorted(entries), currency)
-        for account_key, account in accounts.items():
-            if account.currency != currency:
-                raise LedgerError(f"{account_key} is in {account.currency}, not {currency}")
+        claimed = {t.key for t in insert_many_once([i.txn for i in items], unique_field="key")}
+        out = {i.txn.key: i.txn for i in items if i.txn.key in claimed}
+        earlier = [i.txn.key for i in items if i.txn.key not in claimed]
+        if earlier:
+            for txn in LedgerTransaction.objects.filter(key__in=earlier):
+                out[txn.key] = txn
+            for i in items:  # what `post` returned in a batch names the first one
+                if i.txn.key not in claimed and i.txn.key in out:
+                    i.txn.pk = out[i.txn.key].pk
+                    i.txn._state.adding = False
+        new = [i for i in items if i.txn.key in claimed]
+        if not new:
+            return out
+        deltas: dict[str, int] = defaultdict(int)
+        currencies: dict[str, str] = {}
+        for i in new:
+            for k, v in i.entries.items():
+                deltas[k] += v
+                if currencies.setdefault(k, i.posting.currency) != i.posting.currency:
+                    raise LedgerError(f"{k}: postings in {currencies[k]} and {i.posting.currency}")
+        accounts = _move_balances(deltas, currencies)
         LedgerEntry.objects.bulk_create(
-            LedgerEntry(transaction=txn, account=accounts[k], amount_minor=v, currency=currency)
-            for k, v in entries.items()
-        )
-        # Every cached balance in one UPDATE; the rows are already locked.
-        LedgerAccount.objects.filter(pk__in=[a.pk for a in accounts.values()]).update(
-            balance_minor=F("balance_minor")
-            + Case(
-                *(When(pk=accounts[k].pk, then=Value(v)) for k, v in entries.items()),
-                output_field=BigIntegerField(),
+            LedgerEntry(
+                transaction=i.txn,
+                account_id=accounts[k],
+                amount_minor=v,
+                currency=i.posting.currency,
             )
+            for i in new
+            for k, v in i.entries.items()
         )
-        return txn
+        return out
 
 
-def _lock_accounts(keys: list[str], currency: str) -> dict[str, LedgerAccount]:
-    """The accounts, locked in key order (PostgreSQL locks the rows of an ordered
-    SELECT ... FOR UPDATE in that order), so concurrent postings cannot deadlock.
-    An account used for the first time is created, then locked with the others."""
+def _move_balances(deltas: dict[str, int], currencies: dict[str, str]) -> dict[str, int]:
+    """Lock the accounts in key order (PostgreSQL locks the rows of an ordered
+    SELECT ... FOR UPDATE in that order, so concurrent postings cannot deadlock) and move
+    each cached balance by its delta, in one statement; an account used for the first time
+    is created first. Returns each account's id."""
+    found = _update_balances(deltas, currencies)
+    missing = sorted(k for k in deltas if k not in found)
+    if missing:
+        for account_key in missing:
+            insert_once(
+                LedgerAccount(
+                    key=account_key,
+                    currency=currencies[account_key],
+                    user_id=_account_user(account_key),
+                ),
+                unique_field="key",
+            )
+        found.update(_update_balances({k: deltas[k] for k in missing}, currencies))
+    return found
 
-    def lock() -> dict[str, LedgerAccount]:
-        rows = LedgerAccount.objects.select_for_update().filter(key__in=keys).order_by("key")
-        return {a.key: a for a in rows}
 
-    accounts = lock()
-    missing = [k for k in keys if k not in accounts]
-    if not missing:
-        return accounts
-    for account_key in missing:
-        insert_once(
-            LedgerAccount(key=account_key, currency=currency, user_id=_account_user(account_key)),
-            unique_field="key",
+def _update_balances(deltas: dict[str, int], currencies: dict[str, str]) -> dict[str, int]:
+    keys = sorted(deltas)
+    connection = transaction.get_connection()
+    qn = connection.ops.quote_name
+    table = qn(LedgerAccount._meta.db_table)
+    key, balance, pk, cur = (qn(c) for c in ("key", "balance_minor", "id", "currency"))
+    cases = " ".join(f"WHEN {key} = %s THEN %s" for _ in keys)
+    marks = ", ".join(["%s"] * len(keys))
+    params: list[object] = [v for k in keys for v in (k, deltas[k])]
+    if connection.features.has_select_for_update:
+        where = (
+            f"{pk} IN (SELECT {pk} FROM {table} WHERE {key} IN ({marks}) "  # noqa: S608
+            f"ORDER BY {key} FOR UPDATE)"
         )
-    return lock()
+    else:  # SQLite: one writer at a time
+        where = f"{key} IN ({marks})"
+    params.extend(keys)
+    # Identifiers are quoted from the model; keys and amounts are parameters.
+    sql = (
+        f"UPDATE {table} SET {balance} = {balance} + CASE {cases} ELSE 0 END "  # noqa: S608
+        f"WHERE {where} RETURNING {pk}, {key}, {cur}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found: dict[str, int] = {}
+    for account_id, account_key, currency in rows:
+        if currency != currencies[account_key]:
+            raise LedgerError(f"{account_key} is in {currency}, not {currencies[account_key]}")
+        found[account_key] = account_id
+    return found
 
 
 def reverse(
@@ -183,86 +307,23 @@ class Posting:
     lines: Sequence[Line]
     currency: str
     details: dict[str, Any] | None = None
+    payment: Payment | None = None
+    reverses: LedgerTransaction | None = None
 
 
 def post_many(postings: Sequence[Posting]) -> dict[str, LedgerTransaction]:
     """Record many balanced movements (a chunk of payouts) in a fixed number of statements,
     by the rules of `post`: once per key, entries summing to zero, cached balances updated
     in the same transaction, accounts locked in key order. Returns the transaction of each
-    key (keys recorded before are returned as they are). A caller that may race another
-    for the same key must hold a lock on its own row for it (a concurrent insert of one
-    key raises IntegrityError here, and nothing of the call is recorded)."""
-    prepared: list[tuple[Posting, dict[str, int]]] = []
+    key (keys recorded before are returned as they are)."""
+    items: list[_Pending] = []
+    seen: set[str] = set()
     for p in postings:
-        merged: dict[str, int] = defaultdict(int)
-        for line in p.lines:
-            merged[line.account] += line.amount
-        entries = {k: v for k, v in merged.items() if v != 0}
-        if sum(entries.values()) != 0:
-            raise LedgerError(f"{p.key}: entries sum to {sum(entries.values())}, not zero")
-        if not entries:
-            raise LedgerError(f"{p.key}: a transaction needs entries")
-        prepared.append((p, entries))
-    with transaction.atomic():
-        out = {
-            t.key: t for t in LedgerTransaction.objects.filter(key__in=[p.key for p in postings])
-        }
-        new = [(p, e) for p, e in prepared if p.key not in out]
-        if not new:
-            return out
-        currencies: dict[str, str] = {}
-        for p, entries in new:
-            for k in entries:
-                if currencies.setdefault(k, p.currency) != p.currency:
-                    raise LedgerError(f"{k}: postings in {currencies[k]} and {p.currency}")
-        for k in sorted(currencies):  # rare: an account's first posting
-            if not LedgerAccount.objects.filter(key=k).exists():
-                LedgerAccount.objects.get_or_create(
-                    key=k, defaults={"currency": currencies[k], "user_id": _account_user(k)}
-                )
-        # Lock in key order, as `post` does, so concurrent postings cannot deadlock.
-        accounts = {
-            a.key: a
-            for a in LedgerAccount.objects.select_for_update()
-            .filter(key__in=list(currencies))
-            .order_by("key")
-        }
-        for k, a in accounts.items():
-            if a.currency != currencies[k]:
-                raise LedgerError(f"{k} is in {a.currency}, not {currencies[k]}")
-        txns = LedgerTransaction.objects.bulk_create(
-            LedgerTransaction(key=p.key, kind=p.kind, memo=p.memo[:300], details=p.details or {})
-            for p, _ in new
-        )
-        deltas: dict[int, int] = defaultdict(int)
-        rows = []
-        for txn, (p, entries) in zip(txns, new, strict=True):
-            out[p.key] = txn
-            for k, v in entries.items():
-                account = accounts[k]
-                deltas[account.pk] += v
-                rows.append(
-                    LedgerEntry(
-                        transaction=txn, account=account, amount_minor=v, currency=p.currency
-                    )
-                )
-        LedgerEntry.objects.bulk_create(rows)
-        # Each cached balance moves by the sum of the entries just written to it (one
-        # statement; the rows are locked above).
-        changed = [pk for pk, d in deltas.items() if d != 0]
-        if changed:
-            written = (
-                LedgerEntry.objects.filter(
-                    account=OuterRef("pk"), transaction_id__in=[t.pk for t in txns]
-                )
-                .values("account")
-                .annotate(total=Sum("amount_minor"))
-                .values("total")
-            )
-            LedgerAccount.objects.filter(pk__in=changed).update(
-                balance_minor=F("balance_minor") + Subquery(written)
-            )
-        return out
+        entries = _entries(p.key, p.lines)
+        if p.key not in seen:
+            seen.add(p.key)
+            items.append(_Pending(p, entries, _transaction(p)))
+    return _record(items) if items else {}
 
 
 def balance(account_key: str) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -67,6 +67,16 @@ def consent_text(plan: MembershipPlan, renews_on: datetime) -> str:
 def covers(*, user: User, category: Category) -> bool:
     """Is this customer's question in this category covered by an active membership?"""
     return Membership.objects.filter(user=user, status__in=LIVE, plan__categories=category).exists()
+
+
+def covers_expression(*, user_ref: str, category: Category) -> Exists:
+    """`covers` as an expression of a query whose `user_ref` names the user (to annotate
+    a row read anyway instead of asking once more)."""
+    return Exists(
+        Membership.objects.filter(
+            user=OuterRef(user_ref), status__in=LIVE, plan__categories=category
+        )
+    )
 
 
 def covered_category_ids(*, user: User) -> frozenset[int]:

@@ -6,6 +6,8 @@ the apps to its right. Amounts are integers in the minor unit of `currency`.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from django.conf import settings
 from django.db import connections, models, router
 from django.db.models import Q
@@ -13,43 +15,73 @@ from django.utils import timezone
 
 from marketplace.money import DEFAULT_CURRENCY, format_minor
 
+M = TypeVar("M", bound=models.Model)
 
-def insert_once(obj: models.Model, *, unique_field: str) -> bool:
+
+def insert_once(obj: models.Model, *, unique_field: str | None) -> bool:
     """INSERT `obj` unless a row with its `unique_field` exists: one statement
     (`ON CONFLICT DO NOTHING RETURNING`), no savepoint, safe inside a transaction.
+    `unique_field=None`: unless it would break any unique constraint (partial ones too).
 
     Returns True (and sets the pk) when this call inserted it. A concurrent insert of the
     same value that has not committed yet makes this one wait for it, as a unique index
     does; if it then commits, this returns False.
     """
-    meta = obj._meta
-    using = router.db_for_write(type(obj))
+    return bool(insert_many_once([obj], unique_field=unique_field))
+
+
+def insert_many_once(objs: list[M], *, unique_field: str | None) -> list[M]:
+    """INSERT every object of one model in one statement, skipping each that exists (by
+    `unique_field`, or by any unique constraint when None), as `insert_once` does for one.
+    Returns the objects this call inserted, with their pks set."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    meta = model._meta
+    using = router.db_for_write(model)
     connection = connections[using]
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     qn = connection.ops.quote_name
     pk_column = meta.pk.column if meta.pk is not None else "id"
-    conflict = meta.get_field(unique_field)
-    if not isinstance(conflict, models.Field) or not conflict.column:
-        raise ValueError(f"{unique_field} is not a column of {meta.label}")
-    conflict_column = conflict.column
+    target = returning = ""
+    if unique_field is not None:
+        conflict = meta.get_field(unique_field)
+        if not isinstance(conflict, models.Field) or not conflict.column or not conflict.unique:
+            raise ValueError(f"{unique_field} is not a unique column of {meta.label}")
+        target = f"({qn(conflict.column)}) "
+        returning = f", {qn(conflict.column)}"
+    values: list[Any] = []
+    for obj in objs:
+        values.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+    row = f"({', '.join(['%s'] * len(fields))})"
     # Identifiers come from the model's metadata (quoted); values are parameters.
     columns = ", ".join(qn(f.column) for f in fields)
     sql = (
         f"INSERT INTO {qn(meta.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({qn(conflict_column)}) DO NOTHING "
-        f"RETURNING {qn(pk_column)}"
+        f"VALUES {', '.join([row] * len(objs))} "
+        f"ON CONFLICT {target}DO NOTHING "
+        f"RETURNING {qn(pk_column)}{returning}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = using
-    return True
+        rows = cursor.fetchall()
+    if unique_field is None:
+        # Only ever used with one object: which one was inserted is not in doubt.
+        if len(objs) > 1:
+            raise ValueError("insert_many_once without unique_field takes one object")
+        inserted = objs if rows else []
+        pks = [r[0] for r in rows]
+    else:
+        by_value = {getattr(obj, unique_field): obj for obj in objs}
+        inserted, pks = [], []
+        for pk, value in rows:
+            inserted.append(by_value[value])
+            pks.append(pk)
+    for obj, pk in zip(inserted, pks, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = using
+    return inserted
 
 
 class GatewayCustomer(models.Model):

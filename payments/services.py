@@ -38,6 +38,7 @@ from .models import (
     Refund,
     RefundEvent,
     RefundStatus,
+    insert_once,
 )
 
 log = logging.getLogger(__name__)
@@ -205,18 +206,21 @@ def payment_apply_intent(*, payment_id: int, result: IntentResult, source: str) 
             failure_message="",
             next_action_url="",
         )
-        ledger.post(
-            key=f"payment-{payment.pk}-charge",
-            kind="charge",
-            memo=f"Charge for {payment.description}",
-            lines=[
-                ledger.Line(ledger.clearing(payment.gateway), payment.amount_minor),
-                ledger.Line(ledger.CUSTOMERS_PREPAID, -payment.amount_minor),
-            ],
-            currency=payment.currency,
-            payment=payment,
-        )
-        signals.payment_succeeded.send(sender=Payment, payment=payment)
+        # The charge and the credits the receivers post for it (an accepted offer credits
+        # the question and the premium service) are recorded together.
+        with ledger.batched():
+            ledger.post(
+                key=f"payment-{payment.pk}-charge",
+                kind="charge",
+                memo=f"Charge for {payment.description}",
+                lines=[
+                    ledger.Line(ledger.clearing(payment.gateway), payment.amount_minor),
+                    ledger.Line(ledger.CUSTOMERS_PREPAID, -payment.amount_minor),
+                ],
+                currency=payment.currency,
+                payment=payment,
+            )
+            signals.payment_succeeded.send(sender=Payment, payment=payment)
     elif result.status == "requires_action":
         if status == PaymentStatus.PENDING:
             _payment_transition(
@@ -269,24 +273,26 @@ def payment_prepare(
                 "Add a card first: your card is charged when you post.", code="no_card"
             )
     else:
-        # Inserted first: a live payment of this reference (a retry) makes the insert fail
-        # on the one-live-payment-per-reference constraint, and that one is used.
-        try:
-            with transaction.atomic():
-                payment = Payment.objects.create(
-                    user=card.user,  # the same user, with its gateway customer loaded
-                    reference=reference,
-                    description=description[:200],
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    gateway=get_gateway().name,
-                    card=card,
-                )
+        # Inserted first: a live payment of this reference (a retry) makes the insert do
+        # nothing (the one-live-payment-per-reference constraint), and that one is used.
+        # One statement, no savepoint: safe inside the caller's transaction.
+        payment = Payment(
+            user=card.user,  # the same user, with its gateway customer loaded
+            reference=reference,
+            description=description[:200],
+            amount_minor=amount_minor,
+            currency=currency,
+            gateway=get_gateway().name,
+            card=card,
+        )
+        with transaction.atomic(savepoint=False):
+            inserted = insert_once(payment, unique_field=None)
+            if inserted:
                 PaymentEvent.objects.create(payment=payment, to_status="pending", source="charge")
-        except IntegrityError:
+        if not inserted:
             payment = _live_payment(reference)
-            if payment is None:
-                raise
+            if payment is None:  # the live one failed meanwhile: the caller asks again
+                raise Conflict("This payment changed meanwhile; please try again.")
     if payment.user_id != user.pk:
         raise Forbidden("This payment belongs to someone else.")
     if payment.amount_minor != amount_minor or payment.currency != currency:

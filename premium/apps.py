@@ -11,7 +11,7 @@ class PremiumConfig(AppConfig):
         from questions import panels
         from questions import signals as question_signals
 
-        from . import services
+        from . import phone, services
         from .panel import premium_panel
 
         panels.register("premium", premium_panel, order=10)
@@ -20,7 +20,10 @@ class PremiumConfig(AppConfig):
         panels.register("calls", call_panel, order=12)  # in-browser calls, screen shares
 
         def paid(sender: Any, payment: Any, **_: Any) -> None:
-            services.on_payment_succeeded(payment)
+            offer = services.on_payment_succeeded(payment)
+            if offer is not None:
+                # The phone-first flow (issue 7): a paid phone-call request is posted.
+                phone.on_offer_paid(offer)
 
         def failed(sender: Any, payment: Any, **_: Any) -> None:
             services.on_payment_failed(payment)
@@ -42,20 +45,12 @@ class PremiumConfig(AppConfig):
         # The phone-first flow (issue 7): book and pay phone-call requests as auto offers.
         from questions import intake, rollout_report
 
-        from . import phone
-
         intake.register_phone_booker(phone.phone_request_book)
         rollout_report.register_offer_references(phone.offer_references)
-
-        def phone_paid(sender: Any, payment: Any, **_: Any) -> None:
-            phone.on_payment_succeeded(payment)
 
         def picked_up(sender: Any, question: Any, expert: Any, **_: Any) -> None:
             phone.on_picked_up(question=question, expert=expert)
 
-        payment_signals.payment_succeeded.connect(
-            phone_paid, weak=False, dispatch_uid="phone-request-paid"
-        )
         question_signals.question_picked_up.connect(
             picked_up, weak=False, dispatch_uid="phone-request-picked-up"
         )

@@ -91,20 +91,15 @@ def phone_request_book(question: Question) -> PhoneBooking:
     return _booking(offer, payment)
 
 
-def on_payment_succeeded(payment: Payment) -> None:
-    """The phone call is paid: its question goes to the Request Center (intake → open)."""
-    if not payment.reference.startswith("offer-"):
-        return
-    offer = (
-        Offer.objects.select_related("question__customer")
-        .filter(pk=int(payment.reference.removeprefix("offer-")), kind=OfferKind.AUTO)
-        .first()
-    )
-    if offer is None:
+def on_offer_paid(offer: Offer) -> None:
+    """The phone call is paid: its question goes to the Request Center (intake → open).
+    `offer`: the paid offer, locked with its question by `services.on_payment_succeeded`."""
+    if offer.kind != OfferKind.AUTO:
         return
     question = offer.question
     if question.channel == Channel.PHONE and question.status == QuestionStatus.INTAKE:
-        question_services.question_post(question_id=question.pk, customer=question.customer)
+        # The offer's customer is the question's.
+        question_services.question_post(question_id=question.pk, customer=offer.customer)
 
 
 @transaction.atomic

@@ -199,9 +199,11 @@ def _lock(offer_id: int) -> Offer:
 
 
 def _transition(
-    offer: Offer, to: str, *, actor: User | None, note: str = "", **fields: Any
+    offer: Offer, to: str, *, actor: User | None, note: str = "", touch: bool = True, **fields: Any
 ) -> None:
-    """Move a locked offer to `to`, or refuse. The one place an offer's status is set."""
+    """Move a locked offer to `to`, or refuse. The one place an offer's status is set.
+    `touch=False`: the caller moves the question's poll version itself (it saves the
+    question in the same transaction anyway)."""
     if to not in OFFER_TRANSITIONS[offer.status]:
         messages: dict[str, str] = {
             OfferStatus.ACCEPTING: "This offer is already being accepted.",
@@ -226,7 +228,8 @@ def _transition(
     for name, value in fields.items():
         setattr(offer, name, value)
     offer.save(update_fields=["status", *fields.keys()])
-    question_services.question_touch(question_id=offer.question_id)
+    if touch:
+        question_services.question_touch(question_id=offer.question_id)
 
 
 def _offer_url(offer: Offer) -> str:
@@ -490,29 +493,46 @@ def accepting_recovery_sweep(*, now: datetime | None = None, stale_seconds: int 
     return len(stale)
 
 
-def on_payment_succeeded(payment: Payment) -> None:
-    """Receiver of payments' payment_succeeded: the accepted offer's consequences, once."""
+def on_payment_succeeded(payment: Payment) -> Offer | None:
+    """Receiver of payments' payment_succeeded: the accepted offer's consequences, once.
+    Returns the offer the payment paid for (None for other payments)."""
     if not payment.reference.startswith("offer-"):
-        return
-    # Locked, with the two people the consequences name.
+        return None
+    # Locked with its question (offer first, then question, as everywhere), in one read
+    # with what the consequences use: the two people, the expert's profile, the category.
     offer = (
-        Offer.objects.select_for_update(of=("self",))
-        .select_related("expert", "customer")
+        Offer.objects.select_for_update(of=("self", "question"))
+        .select_related("expert__expert_profile", "customer", "question__category")
         .filter(pk=int(payment.reference.removeprefix("offer-")))
         .first()
     )
     if offer is None or offer.status != OfferStatus.ACCEPTING:
-        return
+        return offer
     now = timezone.now()
-    _transition(offer, OfferStatus.ACCEPTED, actor=None, accepted_at=now, charge_failure="")
+    expert_offer = offer.kind == OfferKind.EXPERT and offer.expert is not None
+    # An expert's offer: the automatic rating below saves the question and moves its
+    # poll version; otherwise the transition does.
+    _transition(
+        offer,
+        OfferStatus.ACCEPTED,
+        actor=None,
+        touch=not expert_offer,
+        accepted_at=now,
+        charge_failure="",
+    )
     # The private-information box of this question opens for the two of them.
     privacy_services.box_open(question_id=offer.question_id)
     told = [(offer.customer, f"You accepted {offer.service_name}: {offer.price_display} paid")]
-    if offer.kind == OfferKind.EXPERT and offer.expert is not None:
+    if expert_offer and offer.expert is not None:
+        version = offer.question.version
         question = question_services.question_rate_automatic(
-            question_id=offer.question_id, note=f"offer-{offer.pk} accepted"
+            question_id=offer.question_id,
+            note=f"offer-{offer.pk} accepted",
+            locked_question=offer.question,
         )
-        profile = ExpertProfile.objects.select_related("user").get(user=offer.expert)
+        if question.version == version:  # rated before: nothing saved it
+            question_services.question_touch(question_id=question.pk)
+        profile = offer.expert.expert_profile
         credit.question_credit(
             question_id=offer.question_id,
             trigger="offer",
@@ -543,6 +563,7 @@ def on_payment_succeeded(payment: Payment) -> None:
         url=_offer_url(offer),
         place=presence.question_place(offer.question_id),
     )
+    return offer
 
 
 def on_payment_failed(payment: Payment) -> None:

@@ -6,9 +6,12 @@ move against QUESTION_TRANSITIONS and records a QuestionEvent.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +20,14 @@ from django.utils.text import Truncator
 
 from marketplace import notifications, presence, ratelimit
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
-from marketplace.models import Category, ExpertProfile, NotificationKind, User
+from marketplace.models import (
+    Category,
+    CustomerProfile,
+    ExpertProfile,
+    MembershipStatus,
+    NotificationKind,
+    User,
+)
 from marketplace.services import customer_profile_get
 from payments import memberships
 from payments import services as payment_services
@@ -88,7 +98,29 @@ def question_url(question_id: int) -> str:
     return reverse("question_detail", args=[question_id])
 
 
-@transaction.atomic
+def _asker(customer: User, category: Category) -> tuple[bool, bool]:
+    """(may ask, is covered by a membership) in one read: the customer profile, with
+    whether the user is an expert and whether a live membership covers the category."""
+    row = (
+        CustomerProfile.objects.filter(user=customer)
+        .annotate(
+            is_expert=Exists(ExpertProfile.objects.filter(user=OuterRef("user"))),
+            covered=memberships.covers_expression(user_ref="user", category=category),
+        )
+        .values_list("membership_status", "is_expert", "covered")
+        .first()
+    )
+    if row is None:  # a customer's first question
+        status = customer_profile_get(user=customer).membership_status
+        is_expert = ExpertProfile.objects.filter(user=customer).exists()
+        covered = memberships.covers(user=customer, category=category)
+    else:
+        status, is_expert, covered = row
+    # Covered by a paid membership of this category, or a membership staff granted.
+    member = status == MembershipStatus.ACTIVE
+    return not (customer.is_staff or is_expert), member or bool(covered)
+
+
 def question_create_draft(
     *,
     customer: User,
@@ -101,13 +133,12 @@ def question_create_draft(
     """A draft (`intake`) question with its price settled: stated, or covered by membership."""
     if not category.is_active:
         raise InvalidInput("This category is not taking questions.")
-    if customer.is_staff or hasattr(customer, "expert_profile"):
+    may_ask, covered = _asker(customer, category)
+    if not may_ask:
         raise Forbidden("Experts and staff cannot ask questions with this account.")
     title = _clean_text(title, field="title", max_chars=TITLE_MAX)
     body = _clean_text(body, field="question", max_chars=BODY_MAX)
-    profile = customer_profile_get(user=customer)
-    # Covered by a paid membership of this category, or a membership staff granted.
-    if profile.is_member or memberships.covers(user=customer, category=category):
+    if covered:
         price, member = 0, True
     else:
         if price_minor is None:
@@ -119,19 +150,24 @@ def question_create_draft(
         price, member = price_minor, False
     if channel not in Channel.values:
         raise InvalidInput("Choose chat or a phone call.")
-    question = Question.objects.create(
-        customer=customer,
-        category=category,
-        title=title,
-        body=body,
-        summary=Truncator(" ".join(body.split())).chars(240),
-        price_minor=price,
-        currency=category.currency,
-        is_member_question=member,
-        channel=channel,
-        status=QuestionStatus.INTAKE,
-    )
-    QuestionEvent.objects.create(question=question, actor=customer, to_status=QuestionStatus.INTAKE)
+    # Checked above, written here: no savepoint of its own (a caller's transaction, e.g.
+    # the charge's payment row, goes with it), and bad input never reaches it.
+    with transaction.atomic(savepoint=False):
+        question = Question.objects.create(
+            customer=customer,
+            category=category,
+            title=title,
+            body=body,
+            summary=Truncator(" ".join(body.split())).chars(240),
+            price_minor=price,
+            currency=category.currency,
+            is_member_question=member,
+            channel=channel,
+            status=QuestionStatus.INTAKE,
+        )
+        QuestionEvent.objects.create(
+            question=question, actor=customer, to_status=QuestionStatus.INTAKE
+        )
     return question
 
 
@@ -178,15 +214,23 @@ def question_ask(
     is `requires_action`); a declined card raises PaymentFailed and the draft
     stays, charged nothing, for the customer to retry.
     """
-    draft = question_create_draft(
-        customer=customer,
-        category=category,
-        title=title,
-        body=body,
-        price_minor=price_minor,
-        channel=channel,
-    )
-    return question_pay_and_post(question_id=draft.pk, customer=customer)
+    prepared: Payment | None = None
+    with transaction.atomic():
+        draft = question_create_draft(
+            customer=customer,
+            category=category,
+            title=title,
+            body=body,
+            price_minor=price_minor,
+            channel=channel,
+        )
+        if not draft.is_member_question:
+            # The payment that names the charge is recorded with the draft (one commit
+            # less); without a card on file the charge below fails and says so, and the
+            # draft stays for the customer to retry.
+            with contextlib.suppress(payment_services.PaymentFailed):
+                prepared = payment_services.payment_prepare(**_charge_params(draft, customer))
+    return _pay_and_post(draft, customer=customer, prepared=prepared)
 
 
 def question_pay_and_post(*, question_id: int, customer: User) -> tuple[Question, Payment | None]:
@@ -194,17 +238,30 @@ def question_pay_and_post(*, question_id: int, customer: User) -> tuple[Question
     question = Question.objects.filter(pk=question_id, customer=customer).first()
     if question is None:
         raise NotFound("This question does not exist.")
+    return _pay_and_post(question, customer=customer)
+
+
+def _charge_params(question: Question, customer: User) -> dict[str, Any]:
+    return {
+        "user": customer,
+        "reference": credit.payment_reference(question.pk),
+        "amount_minor": question.price_minor,
+        "currency": question.currency,
+        "description": f"Question #{question.pk}: {question.title}"[:200],
+    }
+
+
+def _pay_and_post(
+    question: Question, *, customer: User, prepared: Payment | None = None
+) -> tuple[Question, Payment | None]:
     if question.is_member_question:
         if question.status == QuestionStatus.INTAKE:
             question = question_post(question_id=question.pk, customer=customer)
         return question, None
     payment = payment_services.payment_charge(
-        user=customer,
-        reference=credit.payment_reference(question.pk),
-        amount_minor=question.price_minor,
-        currency=question.currency,
-        description=f"Question #{question.pk}: {question.title}"[:200],
+        **_charge_params(question, customer),
         return_url=reverse("question_payment_return", args=[question.pk]),
+        prepared=prepared,
     )
     # A successful charge posts the question (payments' payment_succeeded signal); read
     # again, with the category the answer shows.
@@ -475,16 +532,21 @@ def question_touch(*, question_id: int) -> None:
 
 
 @transaction.atomic(savepoint=False)
-def question_rate_automatic(*, question_id: int, note: str) -> Question:
+def question_rate_automatic(
+    *, question_id: int, note: str, locked_question: Question | None = None
+) -> Question:
     """5 stars, recorded as automatic (an accepted expert offer). A rating the customer
     already gave is kept: it is theirs. Returns the question, locked, with its category
-    (the question credit that follows uses both)."""
-    question = (
-        Question.objects.select_for_update(of=("self",))
-        .select_related("category")
-        .filter(pk=question_id)
-        .first()
-    )
+    (the question credit that follows uses both). `locked_question`: the caller read it
+    with its category under a row lock in this transaction, so it is not read again."""
+    question = locked_question
+    if question is None or question.pk != question_id:
+        question = (
+            Question.objects.select_for_update(of=("self",))
+            .select_related("category")
+            .filter(pk=question_id)
+            .first()
+        )
     if question is None:
         raise NotFound("This question does not exist.")
     if question.rating_stars is not None:

@@ -16,14 +16,18 @@ and the test behaviour its number selects.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
+import inspect
 import json
 import logging
 import secrets
+import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -731,6 +735,59 @@ class LocalGateway:
         if not hmac.compare_digest(row.request_hash, request_hash):
             raise IdempotencyConflict()
         return _answer(row.response, load)
+
+
+class StatementCount:
+    """How many SQL statements the local gateway ran (see `statements_counted`)."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+
+
+_counting = threading.local()
+
+
+@contextmanager
+def statements_counted() -> Iterator[StatementCount]:
+    """Count the SQL statements the local gateway runs in this thread meanwhile: its own
+    storage, which stands in for Stripe's servers (with Stripe keys they are HTTP calls,
+    not our SQL), so the benchmarks can tell Expertline's statements from the gateway's."""
+    count = StatementCount()
+    _counting.count = count
+    try:
+        yield count
+    finally:
+        _counting.count = None
+
+
+def _count_statement(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+) -> Any:
+    count: StatementCount | None = getattr(_counting, "count", None)
+    if count is not None:
+        count.statements += 1
+    return execute(sql, params, many, context)
+
+
+def _counted(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def counted(*args: Any, **kwargs: Any) -> T:
+        if getattr(_counting, "count", None) is None or getattr(_counting, "inside", False):
+            return method(*args, **kwargs)
+        _counting.inside = True
+        try:
+            with transaction.get_connection().execute_wrapper(_count_statement):
+                return method(*args, **kwargs)
+        finally:
+            _counting.inside = False
+
+    return counted
+
+
+# Every operation of the gateway's interface is counted (while a count runs).
+for _name, _member in list(vars(LocalGateway).items()):
+    if not _name.startswith("_") and inspect.isfunction(_member):
+        setattr(LocalGateway, _name, _counted(_member))
 
 
 class _KeyUsed(Exception):
