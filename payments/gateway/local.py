@@ -760,6 +760,11 @@ def statements_counted() -> Iterator[StatementCount]:
         _counting.count = None
 
 
+def in_gateway() -> bool:
+    """Is the local gateway running an operation in this thread (while a count runs)?"""
+    return bool(getattr(_counting, "inside", False))
+
+
 def _count_statement(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
 ) -> Any:
