@@ -23,8 +23,11 @@ from django.utils.timesince import timesince
 from marketplace.models import User
 
 from .models import Channel, Message, Question
+from .selectors import PREVIEW_FIELDS
 
 THREAD_TTL_SECONDS = 24 * 3600
+# In All questions' rows, replaced by the request's CSRF token.
+CSRF_PLACEHOLDER = "__expertline_csrf_token__"
 # Shown beside each message; the poll's JSON uses the same format (views._message_json).
 TIME_FORMAT = "%b %d, %H:%M"
 
@@ -130,24 +133,40 @@ def _age(value: datetime, now: datetime, language: str | None) -> str:
     return timesince(value, now)
 
 
+# The rows' HTML, by everything it is made of: the row as read, the category's name and
+# the link prefix. A row's HTML is therefore built once per process and can never be
+# stale; only its age and the CSRF token are filled per request.
+@functools.lru_cache(maxsize=4096)
+def _row_parts(values: tuple[object, ...], category: str, detail_prefix: str) -> tuple[str, str]:
+    q = Question(**dict(zip(PREVIEW_FIELDS, values, strict=True)))
+    html = _PREVIEW_ROW.format(
+        pk=q.pk,
+        icon=channel_icon(q.channel),
+        url=escape(f"{detail_prefix}{q.pk}/"),
+        # A phone-call request shows category, price and channel until accepted.
+        title=escape(q.title) if q.channel != Channel.PHONE else "Phone call request",
+        summary=escape(q.summary) if q.channel != Channel.PHONE else "",
+        category=escape(category),
+        price=escape(q.price_display),
+        posted_iso=q.posted_at.isoformat() if q.posted_at else "",
+        age="\x00",
+        csrf=CSRF_PLACEHOLDER,
+    )
+    head, _, tail = html.partition("\x00")
+    return head, tail
+
+
 def preview_rows_html(
     items: list[Question], *, detail_prefix: str, csrf_token: str, now: datetime
 ) -> str:
-    csrf = escape(csrf_token)
     language = translation.get_language()
-    return "".join(
-        _PREVIEW_ROW.format(
-            pk=q.pk,
-            icon=channel_icon(q.channel),
-            url=escape(f"{detail_prefix}{q.pk}/"),
-            # A phone-call request shows category, price and channel until accepted.
-            title=escape(q.title) if q.channel != Channel.PHONE else "Phone call request",
-            summary=escape(q.summary) if q.channel != Channel.PHONE else "",
-            category=escape(q.category.name),
-            price=escape(q.price_display),
-            posted_iso=q.posted_at.isoformat() if q.posted_at else "",
-            age=escape(_age(q.posted_at, now, language)) if q.posted_at else "",
-            csrf=csrf,
+    out = []
+    for q in items:
+        head, tail = _row_parts(
+            tuple(getattr(q, name) for name in PREVIEW_FIELDS), q.category.name, detail_prefix
         )
-        for q in items
-    )
+        out.append(head)
+        if q.posted_at:
+            out.append(escape(_age(q.posted_at, now, language)))
+        out.append(tail)
+    return "".join(out).replace(CSRF_PLACEHOLDER, escape(csrf_token))
