@@ -27,7 +27,7 @@ from django.utils.timesince import timesince
 from marketplace.models import User
 
 from .models import Channel, Message, Question
-from .selectors import PREVIEW_FIELDS
+from .selectors import PreviewRows
 
 THREAD_TTL_SECONDS = 24 * 3600
 # In All questions' rows, replaced by the request's CSRF token.
@@ -184,8 +184,10 @@ def _age(value: datetime, now: datetime, language: str | None) -> str:
 # the link prefix. A row's HTML is therefore built once per process and can never be
 # stale; only its age and the CSRF token are filled per request.
 @functools.lru_cache(maxsize=4096)
-def _row_parts(values: tuple[object, ...], category: str, detail_prefix: str) -> tuple[str, str]:
-    q = Question(**dict(zip(PREVIEW_FIELDS, values, strict=True)))
+def _row_parts(
+    attnames: tuple[str, ...], values: tuple[object, ...], category: str, detail_prefix: str
+) -> tuple[str, str]:
+    q = Question(**dict(zip(attnames, values, strict=True)))
     html = _PREVIEW_ROW.format(
         pk=q.pk,
         icon=channel_icon(q.channel),
@@ -204,16 +206,18 @@ def _row_parts(values: tuple[object, ...], category: str, detail_prefix: str) ->
 
 
 def preview_rows_html(
-    items: list[Question], *, detail_prefix: str, csrf_token: str, now: datetime
+    found: PreviewRows, *, detail_prefix: str, csrf_token: str, now: datetime
 ) -> str:
+    """The rows of a page of All questions, straight from the rows read."""
     language = translation.get_language()
+    posted_at = found.attnames.index("posted_at")
+    category_id = found.attnames.index("category_id")
     out = []
-    for q in items:
-        head, tail = _row_parts(
-            tuple(getattr(q, name) for name in PREVIEW_FIELDS), q.category.name, detail_prefix
-        )
+    for row in found.rows:
+        category = found.by_category[row[category_id]].name
+        head, tail = _row_parts(found.attnames, row, category, detail_prefix)
         out.append(head)
-        if q.posted_at:
-            out.append(escape(_age(q.posted_at, now, language)))
+        if row[posted_at]:
+            out.append(escape(_age(row[posted_at], now, language)))
         out.append(tail)
     return "".join(out).replace(CSRF_PLACEHOLDER, escape(csrf_token))

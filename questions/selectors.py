@@ -303,9 +303,25 @@ class Page:
         return self.number > 1
 
 
-def open_questions_for_expert(
+@dataclass(frozen=True)
+class PreviewRows:
+    """A page of All questions as read: each row's values (converted as the ORM would) in
+    the order of `attnames`, with the expert's categories by id."""
+
+    attnames: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    number: int
+    has_next: bool
+    by_category: dict[int, Category]
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def open_preview_rows_for_expert(
     *, expert: User, category_slug: str | None = None, page: int = 1
-) -> tuple[Page, list[Category]]:
+) -> tuple[PreviewRows, list[Category]]:
     """All questions: open previews in the expert's categories, newest first.
 
     Paged without a COUNT: one query fetches a page and one row more to know
@@ -317,23 +333,42 @@ def open_questions_for_expert(
     ids = [c.pk for c in categories]
     if category_slug:
         ids = [c.pk for c in categories if c.slug == category_slug]
-    if not ids:
-        return Page([], page, False), categories
-    by_category = {c.pk: c for c in categories}
     sql, fields, converters = _open_page_plan(connection.vendor)
+    attnames = tuple(f.attname for f in fields)
+    by_category = {c.pk: c for c in categories}
+    if not ids:
+        return PreviewRows(attnames, [], page, False, by_category), categories
     with connection.cursor() as cursor:
         cursor.execute(
             sql.format(categories=", ".join(["%s"] * len(ids))),
             [*ids, QuestionStatus.OPEN.value, size + 1, (page - 1) * size],
         )
         rows = cursor.fetchall()
-    attnames = [f.attname for f in fields]
+    return (
+        PreviewRows(
+            attnames,
+            [tuple(_converted(list(row), converters)) for row in rows[:size]],
+            page,
+            len(rows) > size,
+            by_category,
+        ),
+        categories,
+    )
+
+
+def open_questions_for_expert(
+    *, expert: User, category_slug: str | None = None, page: int = 1
+) -> tuple[Page, list[Category]]:
+    """All questions as Question instances (the preview's fields; the rest deferred)."""
+    found, categories = open_preview_rows_for_expert(
+        expert=expert, category_slug=category_slug, page=page
+    )
     items = []
-    for row in rows[:size]:
-        q = Question.from_db(connection.alias, attnames, _converted(list(row), converters))
-        q.category = by_category[q.category_id]
+    for row in found.rows:
+        q = Question.from_db(connection.alias, found.attnames, row)
+        q.category = found.by_category[q.category_id]
         items.append(q)
-    return Page(items, page, len(rows) > size), categories
+    return Page(items, found.number, found.has_next), categories
 
 
 # The columns a preview shows (the rest are deferred, as with .only()).

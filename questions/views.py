@@ -28,7 +28,7 @@ from payments.services import PaymentFailed
 from . import fragments, intake, panels, selectors, services
 from .forms import AskForm, RateForm
 from .middleware import TOKEN_HEADER, poll_token
-from .models import Message, Question, QuestionStatus
+from .models import Message, QuestionStatus
 
 
 def _user(request: HttpRequest) -> User:
@@ -365,7 +365,7 @@ def all_questions(request: HttpRequest) -> HttpResponse:
     except ValueError:
         page_number = 1
     category = request.GET.get("category") or None
-    page, categories = selectors.open_questions_for_expert(
+    page, categories = selectors.open_preview_rows_for_expert(
         expert=user, category_slug=category, page=page_number
     )
     return render(
@@ -373,16 +373,13 @@ def all_questions(request: HttpRequest) -> HttpResponse:
         "questions/all_questions.html",
         {
             "page": page,
-            "rows_html": _preview_rows(request, page.items),
+            "rows_html": fragments.preview_rows_html(
+                page,
+                detail_prefix=reverse("question_detail", args=[0]).removesuffix("0/"),
+                csrf_token=get_token(request),
+                now=timezone.now(),
+            ),
             "categories": categories,
             "current_category": category,
         },
-    )
-
-
-def _preview_rows(request: HttpRequest, items: list[Question]) -> str:
-    """The rows of All questions (fragments.preview_rows_html), with their links."""
-    detail = reverse("question_detail", args=[0]).removesuffix("0/")
-    return fragments.preview_rows_html(
-        items, detail_prefix=detail, csrf_token=get_token(request), now=timezone.now()
     )

@@ -58,7 +58,8 @@ def test_it_reads_what_the_orm_reads(world):
         for name in selectors.PREVIEW_FIELDS:
             assert getattr(ours, name) == getattr(theirs, name)
         assert ours.category.name == "Cars"
-    assert got.items[0].posted_at.tzinfo is not None
+    posted = got.items[0].posted_at
+    assert posted is not None and posted.tzinfo is not None
 
 
 def test_a_new_price_shows_on_the_next_load(client, world):
@@ -111,10 +112,12 @@ def test_each_expert_gets_their_own_list_and_pick_up_token(world):
     same = Client(enforce_csrf_checks=True)
     same.force_login(world.same_category_expert)
     html = page(same)
-    action, token = re.search(
+    form = re.search(
         r'action="([^"]+)"><input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)"',
         html,
-    ).groups()
+    )
+    assert form is not None
+    action, token = form.groups()
     assert same.post(action, {"csrfmiddlewaretoken": token}).status_code == 302
     assert Question.objects.get(pk=mine.pk).expert_id == world.same_category_expert.pk
     assert shown(first) == []

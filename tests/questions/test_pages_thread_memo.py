@@ -37,7 +37,12 @@ def test_a_reload_skips_redis(client, world, assigned_question, monkeypatch):
     page(client, assigned_question)
     asked: list[str] = []
     real_get = cache.get
-    monkeypatch.setattr(cache, "get", lambda key, *a, **k: asked.append(key) or real_get(key))
+
+    def get(key: str, default: object = None, version: int | None = None) -> object:
+        asked.append(key)
+        return real_get(key, default, version)
+
+    monkeypatch.setattr(cache, "get", get)
     assert "hello" in page(client, assigned_question)
     assert not any(str(key).startswith("qthread:") for key in asked)
 
