@@ -603,10 +603,8 @@ class QueryCount:
     ms_in_process: float
     profile: str = ""
     # The local gateway's own statements (its storage stands in for Stripe's servers:
-    # HTTP calls with Stripe keys), with its BEGIN/COMMIT; `count` is ours alone, with ours.
+    # HTTP calls with Stripe keys), its BEGIN/COMMIT included; `count` is ours alone.
     gateway: int = 0
-    commits: int = 0  # our transactions (each a BEGIN and a COMMIT, counted in `count`)
-    gateway_commits: int = 0  # the gateway's (counted in `gateway`)
 
 
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -638,7 +636,7 @@ def count_queries(args: argparse.Namespace, fx: Fixture) -> dict[str, QueryCount
     """SQL statements of one warm post and one warm accept (the second request), and the
     fastest in-process time of the next ones; client 0's token. The posts' questions then
     carry the offers accepted here."""
-    from django.db import DEFAULT_DB_ALIAS, connection, connections
+    from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
@@ -667,31 +665,15 @@ def count_queries(args: argparse.Namespace, fx: Fixture) -> dict[str, QueryCount
 
     def sample(label: str, call: Callable[[int], Any], items: list[int]) -> QueryCount:
         call(items[0])
-        # Outside a test, a transaction's BEGIN and COMMIT are not in the captured log
-        # (psycopg sends them itself): counted here, two statements per commit, so the
-        # figures are the budget tests' (where they are SAVEPOINT and RELEASE).
-        commits = {"ours": 0, "gateway": 0}
-        wrapper = connections[DEFAULT_DB_ALIAS]
-        commit = wrapper._commit  # type: ignore[attr-defined]
-
-        def counted_commit() -> None:
-            commits["gateway" if local_gateway.in_gateway() else "ours"] += 1
-            commit()
-
-        vars(wrapper)["_commit"] = counted_commit
-        try:
-            with (
-                CaptureQueriesContext(connection) as ctx,
-                local_gateway.statements_counted() as gateway,
-            ):
-                call(items[1])
-        finally:
-            vars(wrapper).pop("_commit")  # the class's method again
+        with (
+            CaptureQueriesContext(connection) as ctx,
+            local_gateway.statements_counted() as gateway,
+        ):
+            call(items[1])
         # Read now: the context reads the connection's log lazily, and the next requests
         # reset that log.
         captured = [q["sql"] for q in ctx.captured_queries]
-        gateway_count = gateway.statements + 2 * commits["gateway"]
-        ours = len(captured) - gateway.statements + 2 * commits["ours"]
+        ours = len(captured) - gateway.statements
         best = float("inf")
         profiler = cProfile.Profile() if args.profile else None
         for item in items[2:]:
@@ -708,9 +690,7 @@ def count_queries(args: argparse.Namespace, fx: Fixture) -> dict[str, QueryCount
             captured,
             best,
             _profile_text(profiler, 25) if profiler else "",
-            gateway=gateway_count,
-            commits=commits["ours"],
-            gateway_commits=commits["gateway"],
+            gateway=gateway.statements,
         )
 
     question_ids: list[int] = []
@@ -1179,9 +1159,9 @@ def print_report(report: Report, queries: dict[str, QueryCount], show_sql: bool)
         )
         control, tables = sql_breakdown(q.sql)
         print(
-            f"      together {q.count + q.gateway}: {q.commits} BEGIN/COMMIT pairs of ours and "
-            f"{q.gateway_commits} of the gateway's, {control} SAVEPOINT/RELEASE, and data "
-            f"statements: " + ", ".join(f"{table} {n}" for table, n in tables)
+            f"      together {q.count + q.gateway} = {control} transaction control "
+            f"(BEGIN/COMMIT/SAVEPOINT/RELEASE) + data statements: "
+            + ", ".join(f"{table} {n}" for table, n in tables)
         )
         if show_sql:
             for n, statement in enumerate(q.sql, 1):

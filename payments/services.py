@@ -220,7 +220,10 @@ def payment_apply_intent(*, payment_id: int, result: IntentResult, source: str) 
                 currency=payment.currency,
                 payment=payment,
             )
-            signals.payment_succeeded.send(sender=Payment, payment=payment)
+            answers = signals.payment_succeeded.send(sender=Payment, payment=payment)
+        # What the receivers saved for this payment (a posted question, an accepted
+        # offer), for the caller's answer: it need not read them again.
+        payment._settled = [answer for _, answer in answers if answer is not None]  # type: ignore[attr-defined]
     elif result.status == "requires_action":
         if status == PaymentStatus.PENDING:
             _payment_transition(
@@ -242,6 +245,12 @@ def payment_apply_intent(*, payment_id: int, result: IntentResult, source: str) 
         )
         signals.payment_failed.send(sender=Payment, payment=payment)
     return payment
+
+
+def payment_settled(payment: Payment) -> list[object]:
+    """The objects the receivers of payment_succeeded saved when this payment succeeded
+    in this call (empty otherwise): the apps above find theirs by type and id."""
+    return list(getattr(payment, "_settled", []))
 
 
 def _live_payment(reference: str) -> Payment | None:

@@ -19,11 +19,12 @@ class PremiumConfig(AppConfig):
 
         panels.register("calls", call_panel, order=12)  # in-browser calls, screen shares
 
-        def paid(sender: Any, payment: Any, **_: Any) -> None:
+        def paid(sender: Any, payment: Any, **_: Any) -> Any:
             offer = services.on_payment_succeeded(payment)
             if offer is not None:
                 # The phone-first flow (issue 7): a paid phone-call request is posted.
                 phone.on_offer_paid(offer)
+            return offer
 
         def failed(sender: Any, payment: Any, **_: Any) -> None:
             services.on_payment_failed(payment)

@@ -471,7 +471,16 @@ def _charge(offer: Offer, *, prepared: Payment | None = None) -> Payment:
                     charge_failure=exc.message[:300],
                 )
         raise
-    offer.refresh_from_db()
+    # Paid now: the receiver of payment_succeeded accepted it and hands back the offer it
+    # saved, so it is not read again.
+    saved = next(
+        (o for o in payment_services.payment_settled(payment) if isinstance(o, Offer)), None
+    )
+    if saved is not None and saved.pk == offer.pk:
+        for field in Offer._meta.concrete_fields:
+            setattr(offer, field.attname, getattr(saved, field.attname))
+    else:
+        offer.refresh_from_db()
     return payment
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 
 from marketplace.errors import Forbidden, InvalidInput
 from marketplace.models import Category, User
+from payments.models import Payment
 from payments.services import PaymentFailed
 
 from . import intake, selectors, services
@@ -101,14 +103,20 @@ class QuestionCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = AskInput(data=request.data)
         data.is_valid(raise_exception=True)
-        draft = services.question_create_draft(
+        draft, prepared = services.question_draft_for_charge(
             customer=_user(request),
             category=data.validated_data["category"],
             title=data.validated_data["title"],
             body=data.validated_data["body"],
             price_minor=data.validated_data.get("price_minor"),
         )
-        return _pay_and_post(request, draft.pk, status.HTTP_201_CREATED)
+        return _pay_and_post(
+            lambda: services.question_charge_and_post(
+                question=draft, customer=_user(request), prepared=prepared
+            ),
+            draft.pk,
+            status.HTTP_201_CREATED,
+        )
 
 
 class PaymentOutput(serializers.Serializer):
@@ -120,12 +128,12 @@ class PaymentOutput(serializers.Serializer):
     failure_message = serializers.CharField()
 
 
-def _pay_and_post(request: Request, question_id: int, ok_status: int) -> Response:
+def _pay_and_post(
+    charge: Callable[[], tuple[Question, Payment | None]], question_id: int, ok_status: int
+) -> Response:
     """Charge and post; a declined card answers 402 with the reason and the draft's id."""
     try:
-        question, payment = services.question_pay_and_post(
-            question_id=question_id, customer=_user(request)
-        )
+        question, payment = charge()
     except PaymentFailed as exc:
         return Response(
             {"error": exc.code, "detail": exc.message, "draft_id": question_id},
@@ -139,7 +147,13 @@ def _pay_and_post(request: Request, question_id: int, ok_status: int) -> Respons
 class QuestionPayApi(APIView):
     @extend_schema(request=None, responses=QuestionOutput)
     def post(self, request: Request, question_id: int) -> Response:
-        return _pay_and_post(request, question_id, status.HTTP_200_OK)
+        return _pay_and_post(
+            lambda: services.question_pay_and_post(
+                question_id=question_id, customer=_user(request)
+            ),
+            question_id,
+            status.HTTP_200_OK,
+        )
 
 
 class QuestionRefundApi(APIView):
@@ -390,7 +404,11 @@ class IntakeFinishApi(APIView):
                 customer=user,
                 price_minor=data.validated_data.get("price_minor"),
             )
-            return _pay_and_post(request, draft.pk, status.HTTP_201_CREATED)
+            return _pay_and_post(
+                lambda: services.question_charge_and_post(question=draft, customer=user),
+                draft.pk,
+                status.HTTP_201_CREATED,
+            )
         question = intake.intake_finish_phone(intake_id=intake_id, customer=user)
         booking = intake.phone_request_book(question_id=question.pk, customer=user)
         question.refresh_from_db()

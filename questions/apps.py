@@ -15,8 +15,8 @@ class QuestionsConfig(AppConfig):
         # expert who accepted (issue 7).
         panels.register("bot_conversation", intake.bot_conversation_panel, order=5)
 
-        def paid(sender: Any, payment: Any, **_: Any) -> None:
-            services.question_payment_complete(payment=payment)
+        def paid(sender: Any, payment: Any, **_: Any) -> Any:
+            return services.question_payment_complete(payment=payment)
 
         def refunded(sender: Any, refund: Any, payment: Any, **_: Any) -> None:
             services.question_refunded(payment=payment, refund=refund)

@@ -214,6 +214,29 @@ def question_ask(
     is `requires_action`); a declined card raises PaymentFailed and the draft
     stays, charged nothing, for the customer to retry.
     """
+    draft, prepared = question_draft_for_charge(
+        customer=customer,
+        category=category,
+        title=title,
+        body=body,
+        price_minor=price_minor,
+        channel=channel,
+    )
+    return question_charge_and_post(question=draft, customer=customer, prepared=prepared)
+
+
+def question_draft_for_charge(
+    *,
+    customer: User,
+    category: Category,
+    title: str,
+    body: str,
+    price_minor: int | None,
+    channel: str = Channel.CHAT,
+) -> tuple[Question, Payment | None]:
+    """The draft and, for a stated price, the payment that names its charge, in one commit.
+    Without a card on file there is no payment yet: the charge then fails and says so, and
+    the draft stays for the customer to retry."""
     prepared: Payment | None = None
     with transaction.atomic():
         draft = question_create_draft(
@@ -225,12 +248,9 @@ def question_ask(
             channel=channel,
         )
         if not draft.is_member_question:
-            # The payment that names the charge is recorded with the draft (one commit
-            # less); without a card on file the charge below fails and says so, and the
-            # draft stays for the customer to retry.
             with contextlib.suppress(payment_services.PaymentFailed):
                 prepared = payment_services.payment_prepare(**_charge_params(draft, customer))
-    return _pay_and_post(draft, customer=customer, prepared=prepared)
+    return draft, prepared
 
 
 def question_pay_and_post(*, question_id: int, customer: User) -> tuple[Question, Payment | None]:
@@ -238,7 +258,7 @@ def question_pay_and_post(*, question_id: int, customer: User) -> tuple[Question
     question = Question.objects.filter(pk=question_id, customer=customer).first()
     if question is None:
         raise NotFound("This question does not exist.")
-    return _pay_and_post(question, customer=customer)
+    return question_charge_and_post(question=question, customer=customer)
 
 
 def _charge_params(question: Question, customer: User) -> dict[str, Any]:
@@ -251,9 +271,12 @@ def _charge_params(question: Question, customer: User) -> dict[str, Any]:
     }
 
 
-def _pay_and_post(
-    question: Question, *, customer: User, prepared: Payment | None = None
+def question_charge_and_post(
+    *, question: Question, customer: User, prepared: Payment | None = None
 ) -> tuple[Question, Payment | None]:
+    """Charge the customer's question (once by its payment reference) and post it when
+    paid; a Member's question is posted. Returns the question as it now is, with its
+    category, and the payment (None for a Member's)."""
     if question.is_member_question:
         if question.status == QuestionStatus.INTAKE:
             question = question_post(question_id=question.pk, customer=customer)
@@ -263,20 +286,25 @@ def _pay_and_post(
         return_url=reverse("question_payment_return", args=[question.pk]),
         prepared=prepared,
     )
-    # A successful charge posts the question (payments' payment_succeeded signal); read
-    # again, with the category the answer shows.
+    # Paid now: the receiver of payment_succeeded posted it, and hands back the question
+    # it saved (with its category), so it is not read again.
+    for settled in payment_services.payment_settled(payment):
+        if isinstance(settled, Question) and settled.pk == question.pk:
+            return settled, payment
     return Question.objects.select_related("category").get(pk=question.pk), payment
 
 
-def question_payment_complete(*, payment: Payment) -> None:
-    """Receiver of payments' payment_succeeded: post the paid draft and send the receipt."""
+def question_payment_complete(*, payment: Payment) -> Question | None:
+    """Receiver of payments' payment_succeeded: post the paid draft and send the receipt.
+    Returns the question (None for other payments)."""
     if not payment.reference.startswith("question-"):
-        return
+        return None
     question_id = int(payment.reference.removeprefix("question-"))
-    # Locked once (the caller's transaction), with the customer the receipt goes to.
+    # Locked once (the caller's transaction), with the customer the receipt goes to and
+    # the category the caller's answer shows.
     question = (
         Question.objects.select_for_update(of=("self",))
-        .select_related("customer")
+        .select_related("customer", "category")
         .get(pk=question_id)
     )
     if question.status == QuestionStatus.INTAKE:
@@ -289,6 +317,7 @@ def question_payment_complete(*, payment: Payment) -> None:
         url=question_url(question.pk),
         place=presence.question_place(question.pk),
     )
+    return question
 
 
 def question_refund_request(*, question_id: int, customer: User, reason: str) -> Refund:

@@ -80,6 +80,22 @@ def world(db: None) -> World:
 
 
 @pytest.fixture
+def tasks_enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Celery tasks are recorded by name as the worker would receive them, instead of run
+    inline by the eager test setting: for the tests that count a request's own statements
+    (in production the worker runs them, after the answer)."""
+    from celery.app.task import Task
+
+    names: list[str] = []
+
+    def record(self: Task, args: object = None, kwargs: object = None, **options: object) -> None:
+        names.append(self.name)
+
+    monkeypatch.setattr(Task, "apply_async", record)
+    return names
+
+
+@pytest.fixture
 def open_question(world: World) -> Question:
     return make_question(customer=world.customer, category=world.category)
 

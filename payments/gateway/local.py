@@ -749,9 +749,11 @@ _counting = threading.local()
 
 @contextmanager
 def statements_counted() -> Iterator[StatementCount]:
-    """Count the SQL statements the local gateway runs in this thread meanwhile: its own
-    storage, which stands in for Stripe's servers (with Stripe keys they are HTTP calls,
-    not our SQL), so the benchmarks can tell Expertline's statements from the gateway's."""
+    """Count the SQL statements the local gateway runs in this thread meanwhile, its BEGIN
+    and COMMIT included: its own storage, which stands in for Stripe's servers (with
+    Stripe keys they are HTTP calls, not our SQL), so the benchmarks can tell Expertline's
+    statements from the gateway's. Counts what the connection logs: use it inside a
+    CaptureQueriesContext (or with DEBUG on)."""
     count = StatementCount()
     _counting.count = count
     try:
@@ -760,31 +762,20 @@ def statements_counted() -> Iterator[StatementCount]:
         _counting.count = None
 
 
-def in_gateway() -> bool:
-    """Is the local gateway running an operation in this thread (while a count runs)?"""
-    return bool(getattr(_counting, "inside", False))
-
-
-def _count_statement(
-    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-) -> Any:
-    count: StatementCount | None = getattr(_counting, "count", None)
-    if count is not None:
-        count.statements += 1
-    return execute(sql, params, many, context)
-
-
 def _counted(method: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(method)
     def counted(*args: Any, **kwargs: Any) -> T:
-        if getattr(_counting, "count", None) is None or getattr(_counting, "inside", False):
+        count: StatementCount | None = getattr(_counting, "count", None)
+        if count is None or getattr(_counting, "inside", False):
             return method(*args, **kwargs)
+        log = transaction.get_connection().queries_log
+        before = len(log)
         _counting.inside = True
         try:
-            with transaction.get_connection().execute_wrapper(_count_statement):
-                return method(*args, **kwargs)
+            return method(*args, **kwargs)
         finally:
             _counting.inside = False
+            count.statements += len(log) - before
 
     return counted
 
