@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +105,45 @@ def _category_changed(sender: Any, instance: Category, **_: Any) -> None:
                 ExpertProfile.objects.filter(categories=instance).values_list("user_id", flat=True)
             )
         )
+
+
+# A deep page of All questions starts where its first row was the last time it was read
+# (its posted_at and id, kept per expert and page in the cache), so PostgreSQL reads that
+# page's rows by keyset instead of walking every entry before it. The place holds while
+# this number is unchanged: it moves with every write that can add, remove or reorder
+# open questions (one created, deleted, saved whole, or its status, posting time or
+# category saved). The rows themselves are always read fresh.
+OPEN_LIST_GENERATION_KEY = "open-questions:generation"
+PAGE_START_TTL_SECONDS = 600
+_ORDER_FIELDS = frozenset({"status", "posted_at", "category", "category_id"})
+
+
+def _open_list_generation_bump() -> None:
+    cache.set(OPEN_LIST_GENERATION_KEY, time.time_ns(), None)
+
+
+def _open_list_changed() -> None:
+    _open_list_generation_bump()
+    # Again once committed: a page read between the write and its commit saw the old rows.
+    transaction.on_commit(_open_list_generation_bump)
+
+
+@receiver(post_save, sender=Question, dispatch_uid="open-list-question-save")
+def _question_saved(
+    sender: Any, instance: Question, created: bool, update_fields: Any, **_: Any
+) -> None:
+    if created or update_fields is None or _ORDER_FIELDS & set(update_fields):
+        _open_list_changed()
+
+
+@receiver(post_delete, sender=Question, dispatch_uid="open-list-question-delete")
+def _question_deleted(sender: Any, instance: Question, **_: Any) -> None:
+    _open_list_changed()
+
+
+def _page_start_key(expert_id: int, category_slug: str | None, page: int, size: int) -> str:
+    slug = hashlib.blake2b((category_slug or "").encode(), digest_size=8).hexdigest()
+    return f"allq-start:{expert_id}:{slug}:{size}:{page}"
 
 
 def _expert_category_ids(user: User) -> set[int]:
@@ -329,31 +370,67 @@ def open_preview_rows_for_expert(
     """
     size = settings.EXPERTLINE_PAGE_SIZE
     page = max(1, min(page, 10_000))
-    categories = expert_categories(expert)
+    # The expert's categories and, for a deep page, where it starts, in one round trip.
+    categories_key = _expert_categories_key(expert.pk)
+    start_key = _page_start_key(expert.pk, category_slug, page, size) if page > 1 else ""
+    keys = [categories_key, start_key, OPEN_LIST_GENERATION_KEY] if start_key else [categories_key]
+    got = cache.get_many(keys)
+    categories = got.get(categories_key)
+    if categories is None:
+        categories = expert_categories(expert)
     ids = [c.pk for c in categories]
     if category_slug:
         ids = [c.pk for c in categories if c.slug == category_slug]
-    sql, fields, converters = _open_page_plan(connection.vendor)
-    attnames = tuple(f.attname for f in fields)
+    plan = _open_page_plan(connection.vendor)
+    attnames = tuple(f.attname for f in plan.fields)
     by_category = {c.pk: c for c in categories}
     if not ids:
         return PreviewRows(attnames, [], page, False, by_category), categories
+    generation = _generation(got.get(OPEN_LIST_GENERATION_KEY)) if start_key else 0
+    entry = got.get(start_key) if start_key else None
+    start = None
+    if entry is not None and entry["generation"] == generation and entry["ids"] == ids:
+        start = entry["start"]
+    placeholders = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql.format(categories=", ".join(["%s"] * len(ids))),
-            [*ids, QuestionStatus.OPEN.value, size + 1, (page - 1) * size],
-        )
-        rows = cursor.fetchall()
-    return (
-        PreviewRows(
-            attnames,
-            [tuple(_converted(list(row), converters)) for row in rows[:size]],
-            page,
-            len(rows) > size,
-            by_category,
-        ),
-        categories,
-    )
+        if start is not None:
+            posted_at, pk = start
+            cursor.execute(
+                plan.from_start.format(categories=placeholders),
+                [
+                    *ids,
+                    QuestionStatus.OPEN.value,
+                    connection.ops.adapt_datetimefield_value(posted_at),
+                    pk,
+                    size + 1,
+                ],
+            )
+        else:
+            cursor.execute(
+                plan.by_offset.format(categories=placeholders),
+                [*ids, QuestionStatus.OPEN.value, size + 1, (page - 1) * size],
+            )
+        rows = [tuple(_converted(list(row), plan.converters)) for row in cursor.fetchall()]
+    if start is None and start_key and rows:
+        first = dict(zip(attnames, rows[0], strict=True))
+        if first["posted_at"] is not None:
+            cache.set(
+                start_key,
+                {"generation": generation, "ids": ids, "start": (first["posted_at"], first["id"])},
+                PAGE_START_TTL_SECONDS,
+            )
+    return PreviewRows(attnames, rows[:size], page, len(rows) > size, by_category), categories
+
+
+def _generation(current: int | None) -> int:
+    """The list's generation read with the page's start, or a new one when it was never
+    set or was evicted, so that no kept start matches it."""
+    if current is not None:
+        return int(current)
+    generation = time.time_ns()
+    if not cache.add(OPEN_LIST_GENERATION_KEY, generation, None):
+        generation = cache.get(OPEN_LIST_GENERATION_KEY, generation)
+    return int(generation)
 
 
 def open_questions_for_expert(
@@ -386,11 +463,20 @@ PREVIEW_FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class _OpenPagePlan:
+    by_offset: str  # params: the categories, the status, how many, how many to skip
+    from_start: str  # params: the categories, the status, the start's posted_at and id, how many
+    fields: list[Field[Any, Any]]
+    converters: tuple[tuple[int, Any, Any], ...]
+
+
 @functools.cache
-def _open_page_plan(vendor: str) -> tuple[str, list[Field[Any, Any]], tuple[Any, ...]]:
-    """All questions' statement, built once per process (the ORM spent a millisecond a page
-    building it): the ids of the page (and one more) in a subquery, an index-only scan of
-    question_open_recent_cat however deep the page; then those rows only. The categories'
+def _open_page_plan(vendor: str) -> _OpenPagePlan:
+    """All questions' statements, built once per process (the ORM spent a millisecond a
+    page building one): the ids of the page (and one more) in a subquery, an index-only
+    scan of question_open_recent_cat; then those rows only. By offset the scan walks every
+    entry before the page; from a kept start it begins at the page. The categories'
     placeholders are filled per request, every value is a parameter."""
     qn = connection.ops.quote_name
     # In the model's order: Model.from_db takes a subset of the columns in that order.
@@ -401,14 +487,22 @@ def _open_page_plan(vendor: str) -> tuple[str, list[Field[Any, Any]], tuple[Any,
     columns = ", ".join(f"q.{qn(f.column)}" for f in concrete)
     category = qn(Question._meta.get_field("category").column)
     status = qn(Question._meta.get_field("status").column)
-    sql = (
-        f"SELECT {columns} FROM {table} q WHERE q.{pk} IN ("  # noqa: S608
-        f"SELECT u.{pk} FROM {table} u WHERE u.{category} IN ({{categories}})"
-        f" AND u.{status} = %s"
-        f" ORDER BY u.{posted} DESC, u.{pk} DESC LIMIT %s OFFSET %s)"
-        f" ORDER BY q.{posted} DESC, q.{pk} DESC"
+
+    def statement(where: str, limit: str) -> str:
+        return (
+            f"SELECT {columns} FROM {table} q WHERE q.{pk} IN ("  # noqa: S608
+            f"SELECT u.{pk} FROM {table} u WHERE u.{category} IN ({{categories}})"
+            f" AND u.{status} = %s{where}"
+            f" ORDER BY u.{posted} DESC, u.{pk} DESC {limit})"
+            f" ORDER BY q.{posted} DESC, q.{pk} DESC"
+        )
+
+    return _OpenPagePlan(
+        by_offset=statement("", "LIMIT %s OFFSET %s"),
+        from_start=statement(f" AND (u.{posted}, u.{pk}) <= (%s, %s)", "LIMIT %s"),
+        fields=concrete,
+        converters=_field_converters(concrete, "q"),
     )
-    return sql, concrete, _field_converters(concrete, "q")
 
 
 def questions_of_customer(*, customer: User, limit: int = 50) -> list[Question]:
