@@ -23,6 +23,19 @@ from .models import (
 )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records staff read but never add, change or delete (they are written by services)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class CustomerProfileInline(admin.StackedInline):
     model = CustomerProfile
     can_delete = False
@@ -203,7 +216,7 @@ class PayoutBoostRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(PayoutBoost)
-class PayoutBoostAdmin(admin.ModelAdmin):
+class PayoutBoostAdmin(ReadOnlyAdmin):
     """Boosts experts earned: read-only (granted by the rules, used by credits)."""
 
     list_display = [
@@ -219,12 +232,3 @@ class PayoutBoostAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["expert__email", "source"]
     list_select_related = ["expert"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

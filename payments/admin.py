@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from marketplace.admin import ReadOnlyAdmin
 from marketplace.errors import DomainError
 
 from . import services
@@ -35,17 +36,6 @@ from .models import (
     WebhookEvent,
 )
 from .signals import dispute_evidence_requested
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PaymentEventInline(admin.TabularInline):

@@ -19,12 +19,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from marketplace.admin import ReadOnlyAdmin
 from marketplace.errors import DomainError
 from marketplace.models import User
 from marketplace.money import format_minor
 
 from . import payouts
-from .admin import ReadOnlyAdmin
 from .gateway.base import GatewayError
 from .payout_models import (
     PayoutAccount,

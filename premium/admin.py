@@ -7,6 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from marketplace.admin import ReadOnlyAdmin
+
 from . import services
 from .models import FulfilmentReport, Offer, OfferEvent, ServiceTemplate
 
@@ -145,7 +147,7 @@ class CallEventInline(admin.TabularInline):
 
 
 @admin.register(CallSession)
-class CallSessionAdmin(admin.ModelAdmin):
+class CallSessionAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "kind",
@@ -183,15 +185,6 @@ class CallSessionAdmin(admin.ModelAdmin):
         from .calls import duration_text
 
         return duration_text(obj.duration_seconds) if obj.ended_at else "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- Earnings: the verification queue, credits and their rules, protected refunds ------------
@@ -318,7 +311,7 @@ class FulfilmentVerificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditRecord)
-class CreditRecordAdmin(admin.ModelAdmin):
+class CreditRecordAdmin(ReadOnlyAdmin):
     """Every credit and reversal with the rule that produced it; read-only. The protected
     refunds report (per month) is linked from here."""
 
@@ -355,15 +348,6 @@ class CreditRecordAdmin(admin.ModelAdmin):
     def amount(self, obj: CreditRecord) -> str:
         amount = (obj.details or {}).get("amount")
         return format_minor(int(amount)) if isinstance(amount, int) else "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[Any]:
         return [
