@@ -569,14 +569,7 @@ def _line_paid(line_id: int, result: TransferResult) -> PayoutLine:
         return line  # recorded by another attempt with the same key
     _check_result(line, result)
     p = _payout_posting(line, gateway=line.batch.gateway, transfer_id=result.transfer_id)
-    txn = ledger.post(
-        key=p.key,
-        kind=p.kind,
-        memo=p.memo,
-        lines=p.lines,
-        currency=p.currency,
-        details=p.details,
-    )
+    txn = ledger.post_many([p])[p.key]
     _line_transition(
         line,
         PayoutLineStatus.PAID,
