@@ -118,16 +118,15 @@ def post(
         payment=payment,
         reverses=reverses,
     )
-    entries = _entries(key, lines)
+    pending = _Pending(posting, _entries(key, lines), _transaction(posting))
     batch: list[_Pending] | None = getattr(_batch, "pending", None)
-    if batch is not None:
-        for earlier in batch:
-            if earlier.txn.key == key:
-                return earlier.txn  # once per key, in a batch too
-        pending = _Pending(posting, entries, _transaction(posting))
-        batch.append(pending)
-        return pending.txn
-    return _record([_Pending(posting, entries, _transaction(posting))])[key]
+    if batch is None:
+        return _record([pending])[key]
+    for earlier in batch:
+        if earlier.txn.key == key:
+            return earlier.txn  # once per key, in a batch too
+    batch.append(pending)
+    return pending.txn
 
 
 _batch = threading.local()
