@@ -9,7 +9,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from . import dispatch
 from .errors import DomainError
+
+
+class TaskBatchMiddleware:
+    """Outermost: the Celery tasks a request enqueues leave as one message when it ends
+    (`marketplace.dispatch`)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with dispatch.gathered():
+            return self.get_response(request)
 
 
 class UserTimezoneMiddleware:

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from . import presence
+from . import dispatch, presence
 from .models import EmailPreference, Notification, NotificationKind, User
 
 UNSUBSCRIBE_SALT = "expertline.unsubscribe"
@@ -81,7 +81,7 @@ def notify_each(
 def _email_after_commit(notification_ids: list[int], place: str) -> None:
     from .tasks import email_notifications
 
-    transaction.on_commit(lambda: email_notifications.delay(notification_ids, place))
+    dispatch.task_send_on_commit(email_notifications, notification_ids, place)
 
 
 @transaction.atomic

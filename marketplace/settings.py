@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "marketplace.middleware.TaskBatchMiddleware",  # a request's Celery sends: one message
     "django.middleware.security.SecurityMiddleware",
     "questions.middleware.PollFastPathMiddleware",  # unchanged polls: before sessions load
     "premium.call_fastpath.CallSignalFastPathMiddleware",  # call signalling by token, likewise

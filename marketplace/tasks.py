@@ -4,7 +4,10 @@ import logging
 
 from celery import shared_task
 
+from .dispatch import send_batch
 from .notifications import notification_email_send
+
+__all__ = ["email_notifications", "send_batch"]  # send_batch: registered with the worker here
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import urlize
 from django.utils.text import Truncator
 
-from marketplace import notifications, presence, ratelimit
+from marketplace import dispatch, notifications, presence, ratelimit
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import (
     Category,
@@ -186,16 +186,11 @@ def question_post(*, question_id: int, customer: User) -> Question:
 def _post(question: Question, *, customer: User) -> Question:
     """intake → open for a question locked in the current transaction."""
     _transition(question, QuestionStatus.OPEN, actor=customer, posted_at=timezone.now())
-    qid = question.pk
-    transaction.on_commit(lambda: _enqueue_question_posted(qid))
-    signals.question_posted.send(sender=Question, question=question)
-    return question
-
-
-def _enqueue_question_posted(question_id: int) -> None:
     from .tasks import notify_category_experts
 
-    notify_category_experts.delay(question_id)
+    dispatch.task_send_on_commit(notify_category_experts, question.pk)
+    signals.question_posted.send(sender=Question, question=question)
+    return question
 
 
 def question_ask(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -86,10 +87,16 @@ def tasks_enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     (in production the worker runs them, after the answer)."""
     from celery.app.task import Task
 
+    from marketplace import dispatch
+
     names: list[str] = []
 
-    def record(self: Task, args: object = None, kwargs: object = None, **options: object) -> None:
-        names.append(self.name)
+    def record(self: Task, args: Any = None, kwargs: object = None, **options: object) -> None:
+        if self.name == dispatch.BATCH_TASK:
+            # A request's batch: the worker enqueues each of its tasks.
+            names.extend(name for name, _ in args[0])
+        else:
+            names.append(self.name)
 
     monkeypatch.setattr(Task, "apply_async", record)
     return names
