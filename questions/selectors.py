@@ -123,8 +123,8 @@ def _open_list_generation_bump() -> None:
 
 
 def _open_list_changed() -> None:
-    _open_list_generation_bump()
-    # Again once committed: a page read between the write and its commit saw the old rows.
+    # Once committed (at once outside a transaction). A page read before then saw the old
+    # rows and kept its start under the old number, which no reader asks for after the bump.
     transaction.on_commit(_open_list_generation_bump)
 
 
@@ -132,7 +132,11 @@ def _open_list_changed() -> None:
 def _question_saved(
     sender: Any, instance: Question, created: bool, update_fields: Any, **_: Any
 ) -> None:
-    if created or update_fields is None or _ORDER_FIELDS & set(update_fields):
+    if created:
+        # A draft (intake) is in no list until it is posted, which saves its status.
+        if instance.status == QuestionStatus.OPEN:
+            _open_list_changed()
+    elif update_fields is None or _ORDER_FIELDS & set(update_fields):
         _open_list_changed()
 
 

@@ -16,7 +16,8 @@ from questions import services
 from questions.models import Question
 from tests.factories import make_customer, make_question
 
-pytestmark = pytest.mark.django_db
+# The place moves when a change commits, as in production: outside a test transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SIZE = 2
 
