@@ -27,14 +27,14 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import Q, Subquery
 from django.db.models.fields.json import KT
 from django.urls import reverse
@@ -215,9 +215,8 @@ class LocalGateway:
     # -- customers and cards ------------------------------------------------
 
     def customer_create(self, *, email: str, idempotency_key: str) -> str:
-        def run() -> str:
-            obj = _create("cus", "customer", {"email": email})
-            return obj.object_id
+        def run(writes: _Writes) -> str:
+            return writes.create("cus", "customer", {"email": email}).object_id
 
         return self._idempotent(
             op="customer_create",
@@ -229,9 +228,9 @@ class LocalGateway:
         )
 
     def setup_intent_create(self, *, customer_id: str, idempotency_key: str) -> SetupResult:
-        def run() -> SetupResult:
+        def run(writes: _Writes) -> SetupResult:
             _get(customer_id, "customer")
-            seti = _create(
+            seti = writes.create(
                 "seti",
                 "setup_intent",
                 {"customer": customer_id, "status": "requires_payment_method"},
@@ -262,21 +261,21 @@ class LocalGateway:
         card = card_validate(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc)
         _get(customer_id, "customer")
 
-        def run() -> SetupResult:
-            seti = _create(
+        def run(writes: _Writes) -> SetupResult:
+            seti = writes.create(
                 "seti",
                 "setup_intent",
                 {"customer": customer_id, "status": "requires_payment_method"},
                 client_secret=True,
             )
             if card.behaviour == Behaviour.DECLINED:
+                # Written with the decline, which the key remembers.
                 seti.data["last_setup_error"] = {"code": "card_declined", "message": CARD_DECLINED}
-                seti.save(update_fields=["data", "updated_at"])
                 raise CardDeclined()
             # Until a card that asks for authentication at set-up is authenticated,
             # it is not attached to the customer.
             needs_auth = card.behaviour == Behaviour.AUTHENTICATE_SETUP
-            pm = _create(
+            pm = writes.create(
                 "pm",
                 "payment_method",
                 {
@@ -290,8 +289,7 @@ class LocalGateway:
             )
             seti.data["payment_method"] = pm.object_id
             seti.data["status"] = "requires_action" if needs_auth else "succeeded"
-            seti.save(update_fields=["data", "updated_at"])
-            return _setup_result(seti)
+            return _setup_result(seti, pm=pm)
 
         # The request hash covers the number through a keyed HMAC only; the CVC is
         # left out (it must not outlive the request, even hashed).
@@ -340,14 +338,14 @@ class LocalGateway:
         if not (len(currency) == 3 and currency.isalpha()):
             raise GatewayError("Invalid currency.", code="invalid_currency")
 
-        def run() -> IntentResult:
+        def run(writes: _Writes) -> IntentResult:
             _, pm = _get_pair((customer_id, "customer"), (payment_method_id, "payment_method"))
             if pm.data.get("customer") != customer_id:
                 raise GatewayError(
                     "This card is not on file for this customer.",
                     code="payment_method_not_attached",
                 )
-            pi = _create(
+            pi = writes.create(
                 "pi",
                 "payment_intent",
                 {
@@ -388,10 +386,10 @@ class LocalGateway:
     def payment_intent_confirm(
         self, *, intent_id: str, idempotency_key: str, return_url: str = ""
     ) -> IntentResult:
-        def run() -> IntentResult:
+        def run(writes: _Writes) -> IntentResult:
             pi, pm = _lock_intent_and_card(intent_id)
             if pi.data["status"] in ("requires_confirmation", "requires_payment_method"):
-                _confirm(pi, return_url=return_url, pm=pm)
+                _confirm(pi, return_url=return_url, pm=pm, writes=writes)
             # Succeeded, processing, canceled or waiting for authentication: as it is.
             return _intent_result(pi)
 
@@ -402,6 +400,7 @@ class LocalGateway:
             run=run,
             dump=_dump_intent,
             load=_load_intent,
+            locks=True,
         )
 
     def payment_intent_retrieve(self, *, intent_id: str) -> IntentResult:
@@ -414,7 +413,7 @@ class LocalGateway:
                 code="parameter_invalid_integer",
             )
 
-        def run() -> RefundResult:
+        def run(writes: _Writes) -> RefundResult:
             pi = _get(intent_id, "payment_intent", lock=True)
             data = pi.data
             if data["status"] != "succeeded":
@@ -436,7 +435,7 @@ class LocalGateway:
                 )
             if amount > remaining:
                 raise GatewayError(REFUND_TOO_LARGE, code="amount_too_large")
-            refund = _create(
+            refund = writes.create(
                 "re",
                 "refund",
                 {
@@ -448,8 +447,8 @@ class LocalGateway:
                 },
             )
             data["amount_refunded"] += amount
-            pi.save(update_fields=["data", "updated_at"])
-            _emit("charge.refunded", _charge_public(pi))
+            writes.change(pi)
+            writes.emit("charge.refunded", _charge_public(pi))
             return RefundResult(refund_id=refund.object_id, status="succeeded", amount=amount)
 
         return self._idempotent(
@@ -459,6 +458,7 @@ class LocalGateway:
             run=run,
             dump=dataclasses.asdict,
             load=lambda d: RefundResult(**d),
+            locks=True,
         )
 
     # -- webhooks -------------------------------------------------------------
@@ -538,7 +538,9 @@ class LocalGateway:
                 return
             pi.data["next_action_url"] = ""
             if success:
-                _charge(pi, succeeded=True)
+                writes = _Writes()
+                _charge(pi, succeeded=True, writes=writes)
+                writes.save()
             else:
                 pi.data["status"] = "requires_payment_method"
                 pi.data["last_payment_error"] = {
@@ -588,8 +590,8 @@ class LocalGateway:
     # -- Connect: payout accounts and transfers -------------------------------
 
     def payout_account_create(self, *, email: str, idempotency_key: str) -> str:
-        def run() -> str:
-            account = _create(
+        def run(writes: _Writes) -> str:
+            account = writes.create(
                 "acct",
                 "connect_account",
                 {
@@ -646,13 +648,13 @@ class LocalGateway:
         if amount <= 0:
             raise GatewayError("A transfer must be more than zero.", code="amount_too_small")
 
-        def run() -> TransferResult:
+        def run(writes: _Writes) -> TransferResult:
             account = _get(destination, "connect_account", lock=True)
             if not account.data["payouts_enabled"] or account.data["currently_due"]:
                 # Not remembered under the key (it rolls back): the same key may be sent
                 # again once the account is ready, as Stripe allows for a refused request.
                 raise GatewayError(ACCOUNT_NOT_READY, code="account_not_ready")
-            transfer = _create(
+            transfer = writes.create(
                 "tr",
                 "transfer",
                 {
@@ -664,7 +666,7 @@ class LocalGateway:
                 },
             )
             account.data["transferred"] += amount
-            account.save(update_fields=["data", "updated_at"])
+            writes.change(account)
             return _transfer_result(transfer)
 
         return self._idempotent(
@@ -679,6 +681,7 @@ class LocalGateway:
             run=run,
             dump=dataclasses.asdict,
             load=lambda d: TransferResult(**d),
+            locks=True,
         )
 
     def transfer_find(self, *, idempotency_key: str) -> TransferResult | None:
@@ -697,32 +700,49 @@ class LocalGateway:
         op: str,
         key: str,
         params: dict[str, Any],
-        run: Callable[[], T],
+        run: Callable[[_Writes], T],
         dump: Callable[[T], Any],
         load: Callable[[Any], T],
+        locks: bool = False,
     ) -> T:
-        """Run `run` once per key: its state change and the key's record commit together.
+        """Run `run` once per key: its state change and the key's record are written together.
 
         A reused key answers what it answered first (a decline included); with other
-        parameters (or for another operation) it raises IdempotencyConflict. The work
-        runs first and the key is claimed last, in one INSERT that does nothing when
-        the key exists: a repeated key's work is rolled back and the first answer is
-        returned. Two requests with one key at once: the second waits on the key's
-        unique index, then reads the first one's answer. A refused request (a
-        GatewayError other than a decline) is not remembered, as at Stripe.
+        parameters (or for another operation) it raises IdempotencyConflict. `run` reads
+        what it needs and returns the answer; what it creates and changes waits in
+        `writes`, which is written only if this request claims the key: on PostgreSQL in
+        the same statement as the key (`_Writes.save_with_key`), elsewhere (SQLite) saved
+        and then the key claimed with an INSERT that does nothing when the key exists, in
+        one transaction that a used key rolls back. `locks`: `run` locks rows
+        (select_for_update), so it and the writing share a transaction. Two requests with
+        one key at once: the second waits on the key's unique index, writes nothing, and
+        reads the first one's answer. A refused request (a GatewayError other than a
+        decline) writes nothing and is not remembered, as at Stripe.
         """
         if not key or len(key) > 200:
             raise GatewayError("An idempotency key (1-200 characters) is required.")
         request_hash = _request_hash(op, params)
+        one_statement = connection.vendor == "postgresql"
+        writes = _Writes()
+        # One statement is atomic by itself: a transaction only for the locks.
+        block: AbstractContextManager[Any] = (
+            transaction.atomic() if locks or not one_statement else nullcontext()
+        )
         try:
-            with transaction.atomic():
+            with block:
                 try:
-                    response = {"result": dump(run())}
+                    response = {"result": dump(run(writes))}
                 except CardDeclined as exc:
-                    # Kept, and raised once the decline's state change commits.
+                    # Kept: the decline's state change is written, and it is raised as the
+                    # key's answer.
                     response = {"error": {"code": exc.code, "message": exc.message}}
                 row = LocalIdempotencyKey(key=key, request_hash=request_hash, response=response)
-                if not insert_once(row, unique_field="key"):
+                if one_statement:
+                    claimed = writes.save_with_key(row)
+                else:
+                    writes.save()
+                    claimed = insert_once(row, unique_field="key")
+                if not claimed:
                     raise _KeyUsed()
         except _KeyUsed:
             row = LocalIdempotencyKey.objects.get(key=key)
@@ -790,6 +810,105 @@ class _KeyUsed(Exception):
     """The idempotency key was recorded first by another request: roll this one back."""
 
 
+# What a change to an object writes.
+_CHANGED_FIELDS = ("data", "updated_at")
+
+
+class _Writes:
+    """The objects one request creates and changes, and the events it sends, held until
+    they are written all together (so that `_idempotent` can write them only with a key
+    it claims). Each object is written as it is then: changes made to a created object
+    after `create` are part of its INSERT."""
+
+    def __init__(self) -> None:
+        self.created: list[LocalGatewayObject] = []
+        self.changed: list[LocalGatewayObject] = []
+        self.events: list[str] = []  # ids of created events, posted once written
+
+    def create(
+        self, prefix: str, kind: str, data: dict[str, Any], *, client_secret: bool = False
+    ) -> LocalGatewayObject:
+        obj = _new_object(prefix, kind, data, client_secret=client_secret)
+        self.created.append(obj)
+        return obj
+
+    def change(self, obj: LocalGatewayObject) -> None:
+        """`obj`'s data changed (an object read from the database, or one created here)."""
+        if not any(o is obj for o in (*self.created, *self.changed)):
+            self.changed.append(obj)
+
+    def emit(self, type_: str, obj: dict[str, Any]) -> None:
+        """An event about `obj` (its public view), posted once it is written and committed."""
+        event = _new_event(type_, obj)
+        self.created.append(event)
+        self.events.append(event.object_id)
+
+    def save(self) -> None:
+        """Write them through the ORM, one statement each, in the caller's transaction."""
+        for obj in self.created:
+            obj.save(force_insert=True)
+        for obj in self.changed:
+            obj.save(update_fields=_CHANGED_FIELDS)
+        self._send_events()
+
+    def save_with_key(self, key_row: LocalIdempotencyKey) -> bool:
+        """Insert `key_row`, and write these objects only if it was inserted, in one
+        statement: PostgreSQL's data-modifying WITH (SQLite has none). True when inserted.
+
+        The key's INSERT does nothing when the key exists; an insert of the same key that
+        has not committed yet makes it wait, as the unique index does, and do nothing if
+        that one commits. Atomic by itself: in autocommit it needs no transaction.
+        """
+        qn = connection.ops.quote_name
+        params: list[Any] = []
+
+        def insert(obj: models.Model) -> tuple[str, str]:
+            """("INSERT INTO table (columns)", the values' placeholders)"""
+            meta = obj._meta
+            fields = [f for f in meta.concrete_fields if not f.primary_key]
+            params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+            columns = ", ".join(qn(f.column) for f in fields)
+            return f"INSERT INTO {qn(meta.db_table)} ({columns})", ", ".join(["%s"] * len(fields))
+
+        def update(obj: models.Model) -> str:
+            meta = obj._meta
+            assert meta.pk is not None
+            fields = [f for f in meta.concrete_fields if f.name in _CHANGED_FIELDS]
+            params.extend(f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields)
+            params.append(obj.pk)
+            sets = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+            where = f"{qn(meta.pk.column)} = %s"
+            return f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {where}"  # noqa: S608
+
+        # Identifiers come from the models' metadata (quoted); values are parameters, in
+        # the order of their placeholders.
+        [key_column] = [
+            f.column for f in LocalIdempotencyKey._meta.concrete_fields if f.name == "key"
+        ]
+        into, values = insert(key_row)
+        claim = f"{into} VALUES ({values}) ON CONFLICT ({qn(key_column)}) DO NOTHING RETURNING 1"
+        ctes = [f"claimed AS ({claim})"]
+        only_if_claimed = "EXISTS (SELECT 1 FROM claimed)"
+        for i, obj in enumerate(self.created):
+            into, values = insert(obj)
+            ctes.append(f"created_{i} AS ({into} SELECT {values} WHERE {only_if_claimed})")
+        for i, obj in enumerate(self.changed):
+            ctes.append(f"changed_{i} AS ({update(obj)} AND {only_if_claimed})")
+        # Every part of a WITH that writes runs to its end, read or not.
+        sql = f"WITH {', '.join(ctes)} SELECT count(*) FROM claimed"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        claimed = bool(row and row[0])
+        if claimed:
+            self._send_events()
+        return claimed
+
+    def _send_events(self) -> None:
+        for event_id in self.events:
+            _send_on_commit(event_id)
+
+
 def _answer(response: dict[str, Any], load: Callable[[Any], T]) -> T:
     if "error" in response:
         raise CardDeclined(response["error"]["message"], code=response["error"]["code"])
@@ -817,14 +936,23 @@ _KIND_LABELS = {
 }
 
 
+def _new_object(
+    prefix: str, kind: str, data: dict[str, Any], *, client_secret: bool = False
+) -> LocalGatewayObject:
+    """A new object, not saved yet (with its client secret, when it has one)."""
+    object_id = _new_id(prefix)
+    if client_secret:
+        data["client_secret"] = f"{object_id}_secret_{secrets.token_hex(8)}"
+    return LocalGatewayObject(object_id=object_id, kind=kind, data=data)
+
+
 def _create(
     prefix: str, kind: str, data: dict[str, Any], *, client_secret: bool = False
 ) -> LocalGatewayObject:
     """Insert a new object, complete (one INSERT: its client secret too, when it has one)."""
-    object_id = _new_id(prefix)
-    if client_secret:
-        data["client_secret"] = f"{object_id}_secret_{secrets.token_hex(8)}"
-    return LocalGatewayObject.objects.create(object_id=object_id, kind=kind, data=data)
+    obj = _new_object(prefix, kind, data, client_secret=client_secret)
+    obj.save(force_insert=True)
+    return obj
 
 
 def _get(object_id: str, kind: str, *, lock: bool = False) -> LocalGatewayObject:
@@ -880,7 +1008,7 @@ def _lock_intent_and_card(intent_id: str) -> tuple[LocalGatewayObject, LocalGate
 
 
 def _confirm(
-    pi: LocalGatewayObject, *, return_url: str, pm: LocalGatewayObject | None = None
+    pi: LocalGatewayObject, *, return_url: str, pm: LocalGatewayObject | None, writes: _Writes
 ) -> None:
     """Apply the card's behaviour to a locked intent that waits for confirmation."""
     if pm is None or pm.object_id != pi.data["payment_method"]:
@@ -896,12 +1024,12 @@ def _confirm(
         if return_url:
             url += "?" + urlencode({"return_url": return_url})
         pi.data.update(status="requires_action", next_action_url=url, last_payment_error=None)
-        pi.save(update_fields=["data", "updated_at"])
+        writes.change(pi)
         return
-    _charge(pi, succeeded=behaviour != Behaviour.CHARGE_DECLINED)
+    _charge(pi, succeeded=behaviour != Behaviour.CHARGE_DECLINED, writes=writes)
 
 
-def _charge(pi: LocalGatewayObject, *, succeeded: bool) -> None:
+def _charge(pi: LocalGatewayObject, *, succeeded: bool, writes: _Writes) -> None:
     """One charge attempt on a locked intent, and its event."""
     data = pi.data
     charge_id = _new_id("ch")
@@ -916,8 +1044,8 @@ def _charge(pi: LocalGatewayObject, *, succeeded: bool) -> None:
             status="requires_payment_method",
             last_payment_error={"code": "card_declined", "message": CARD_DECLINED},
         )
-    pi.save(update_fields=["data", "updated_at"])
-    _emit(
+    writes.change(pi)
+    writes.emit(
         "payment_intent.succeeded" if succeeded else "payment_intent.payment_failed",
         _intent_public(pi),
     )
@@ -926,10 +1054,7 @@ def _charge(pi: LocalGatewayObject, *, succeeded: bool) -> None:
 # --- results and public (Stripe-shaped) views of objects -------------------------
 
 
-def _card_info(pm_id: str | None) -> CardInfo | None:
-    if not pm_id:
-        return None
-    pm = _get(pm_id, "payment_method")
+def _card_info(pm: LocalGatewayObject) -> CardInfo:
     return CardInfo(
         payment_method_id=pm.object_id,
         brand=pm.data["brand"],
@@ -939,13 +1064,18 @@ def _card_info(pm_id: str | None) -> CardInfo | None:
     )
 
 
-def _setup_result(seti: LocalGatewayObject) -> SetupResult:
+def _setup_result(seti: LocalGatewayObject, *, pm: LocalGatewayObject | None = None) -> SetupResult:
+    """`pm`: its payment method, when the caller has it (read otherwise)."""
     status = seti.data["status"]
+    card = None
+    pm_id = seti.data.get("payment_method")
+    if status == "succeeded" and pm_id:
+        card = _card_info(pm if pm is not None else _get(pm_id, "payment_method"))
     return SetupResult(
         setup_intent_id=seti.object_id,
         status=status,
         client_secret=seti.data.get("client_secret", ""),
-        card=_card_info(seti.data.get("payment_method")) if status == "succeeded" else None,
+        card=card,
     )
 
 
@@ -1053,6 +1183,13 @@ def _dispute_public(dispute: LocalGatewayObject) -> dict[str, Any]:
 
 def _emit(type_: str, obj: dict[str, Any]) -> None:
     """Record an event (in the caller's transaction) and post it once that commits."""
+    event = _new_event(type_, obj)
+    event.save(force_insert=True)
+    _send_on_commit(event.object_id)
+
+
+def _new_event(type_: str, obj: dict[str, Any]) -> LocalGatewayObject:
+    """An event about `obj` (its public view), not saved yet."""
     event_id = _new_id("evt")
     payload = json.dumps(
         {
@@ -1064,9 +1201,14 @@ def _emit(type_: str, obj: dict[str, Any]) -> None:
             "data": {"object": obj},
         }
     )
-    LocalGatewayObject.objects.create(
+    return LocalGatewayObject(
         object_id=event_id, kind="event", data={"type": type_, "payload": payload}
     )
+
+
+def _send_on_commit(event_id: str) -> None:
+    """Post a recorded event once the transaction that wrote it commits (at once in
+    autocommit: the statement that wrote it has committed)."""
     if settings.LOCAL_GATEWAY_WEBHOOK_URL:
 
         def send() -> None:

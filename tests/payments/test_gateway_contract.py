@@ -23,6 +23,7 @@ import pytest
 import stripe
 from django.db import connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from payments.gateway import get_gateway
@@ -34,7 +35,7 @@ from payments.gateway.base import (
     IdempotencyConflict,
     InvalidSignature,
 )
-from payments.gateway.local import LocalGateway, local_gateway_send_webhook
+from payments.gateway.local import LocalGateway, local_gateway_send_webhook, statements_counted
 from payments.gateway.stripe_gateway import StripeGateway
 from payments.models import GatewayCustomer, LocalGatewayObject, LocalIdempotencyKey
 from tests.factories import make_customer
@@ -836,6 +837,64 @@ def test_no_webhook_is_sent_without_an_address(
     assert len(local.events()) == 1  # recorded all the same
 
 
+def test_a_repeated_confirm_key_writes_and_posts_nothing_again(
+    local_gw: GW, local: LocalGateway, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A declined intent is charged again when confirmed again; with the same key, the
+    request answers the first decline and neither records nor posts a second attempt."""
+    settings.LOCAL_GATEWAY_WEBHOOK_URL = "http://127.0.0.1:9/webhooks/stripe/"
+    _, intent_id = local_gw.intent(DECLINE_ON_CHARGE)
+
+    with django_capture_on_commit_callbacks() as first:
+        declined = local.payment_intent_confirm(intent_id=intent_id, idempotency_key="payment-1")
+    with django_capture_on_commit_callbacks() as again:
+        repeated = local.payment_intent_confirm(intent_id=intent_id, idempotency_key="payment-1")
+
+    assert repeated == declined and declined.failure_code == "card_declined"
+    assert len(first) == 1
+    assert again == []
+    assert len(LocalGatewayObject.objects.get(object_id=intent_id).data["charges"]) == 1
+    assert len(local.events("payment_intent.payment_failed")) == 1
+
+
+# --- statements (PostgreSQL) ---------------------------------------------------------
+
+# A charge at the local gateway, BEGIN and COMMIT included: the create reads the customer
+# and card, then claims its key and inserts the intent in one statement; the confirm
+# locks the intent and card, then claims its key, updates the intent and inserts the
+# event in one statement, in a transaction (BEGIN, 2 statements, COMMIT).
+LOCAL_STATEMENTS_PER_CHARGE = 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_local_charge_takes_six_statements_on_postgresql(settings: Any) -> None:
+    assert connection.vendor == "postgresql", "the one-statement writes are PostgreSQL's"
+    settings.PAYMENTS_GATEWAY = "local"
+    gateway = get_gateway()
+    assert isinstance(gateway, LocalGateway)
+    gw = GW("local", gateway, _local_succeeded, _local_refunded)
+    customer = gw.customer()
+    pm = gw.card(customer)
+
+    with CaptureQueriesContext(connection) as captured, statements_counted() as counted:
+        intent = gateway.payment_intent_create(
+            amount=2500,
+            currency="USD",
+            customer_id=customer,
+            payment_method_id=pm,
+            idempotency_key="payment-1",
+        )
+        paid = gateway.payment_intent_confirm(
+            intent_id=intent.intent_id, idempotency_key="payment-1-confirm"
+        )
+
+    statements = "\n".join(q["sql"][:120] for q in captured.captured_queries)
+    assert paid.status == "succeeded"
+    assert _local_succeeded(customer) == 1
+    assert len(gateway.events("payment_intent.succeeded")) == 1
+    assert counted.statements == len(captured) == LOCAL_STATEMENTS_PER_CHARGE, statements
+
+
 # --- concurrency (PostgreSQL) --------------------------------------------------------
 
 
@@ -863,9 +922,13 @@ def _race(n: int, work: Callable[[int], Any]) -> tuple[list[Any], list[str]]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("keys", ["one key", "a key each"])
-def test_ten_threads_confirming_one_intent_charge_it_once(settings: Any, keys: str) -> None:
+def test_ten_threads_confirming_one_intent_charge_it_once(
+    settings: Any, keys: str, webhook_receiver: tuple[str, list[tuple[bytes, str]]]
+) -> None:
     assert connection.vendor == "postgresql", "select_for_update needs PostgreSQL to be tested"
     settings.PAYMENTS_GATEWAY = "local"
+    url, received = webhook_receiver
+    settings.LOCAL_GATEWAY_WEBHOOK_URL = url
     gateway = get_gateway()
     assert isinstance(gateway, LocalGateway)
     gw = GW("local", gateway, _local_succeeded, _local_refunded)
@@ -883,6 +946,8 @@ def test_ten_threads_confirming_one_intent_charge_it_once(settings: Any, keys: s
     assert len(results) == 10 and all(r.status == "succeeded" for r in results)
     assert _local_succeeded(customer) == 1
     assert len(gateway.events("payment_intent.succeeded")) == 1
+    # Posted once committed, by the one request that charged (eager tasks in tests).
+    assert [json.loads(body)["type"] for body, _ in received] == ["payment_intent.succeeded"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -905,8 +970,33 @@ def test_ten_threads_creating_with_one_key_get_one_intent(settings: Any) -> None
     )
 
     assert errors == []
-    assert len({r.intent_id for r in results}) == 1
+    assert len(results) == 10 and len(set(results)) == 1  # one answer, the first one
     assert LocalGatewayObject.objects.filter(kind="payment_intent").count() == 1
+    key = LocalIdempotencyKey.objects.get(key="payment-1")
+    assert key.response["result"]["intent_id"] == results[0].intent_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_threads_refunding_with_one_key_refund_once(
+    settings: Any, webhook_receiver: tuple[str, list[tuple[bytes, str]]]
+) -> None:
+    settings.PAYMENTS_GATEWAY = "local"
+    gateway = get_gateway()
+    gw = GW("local", gateway, _local_succeeded, _local_refunded)
+    intent_id = gw.paid_intent()
+    url, received = webhook_receiver
+    settings.LOCAL_GATEWAY_WEBHOOK_URL = url
+
+    results, errors = _race(
+        10,
+        lambda i: gateway.refund_create(intent_id=intent_id, amount=1000, idempotency_key="re-1"),
+    )
+
+    assert errors == []
+    assert len(results) == 10 and len(set(results)) == 1
+    assert LocalGatewayObject.objects.filter(kind="refund").count() == 1
+    assert _local_refunded(intent_id) == 1000
+    assert [json.loads(body)["type"] for body, _ in received] == ["charge.refunded"]
 
 
 def test_local_repeated_keys_leave_no_trace_of_the_repeated_work(local_gw: GW) -> None:

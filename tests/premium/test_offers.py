@@ -375,4 +375,4 @@ def test_an_accept_through_the_api_stays_within_its_query_budget(
 
 
 QUERIES_PER_ACCEPT = 29
-LOCAL_GATEWAY_QUERIES_PER_CHARGE = 11
+LOCAL_GATEWAY_QUERIES_PER_CHARGE = 6

@@ -129,4 +129,4 @@ def test_a_paid_post_through_the_api_stays_within_its_query_budget(world, tasks_
 
 
 QUERIES_PER_PAID_POST = 24
-LOCAL_GATEWAY_QUERIES_PER_CHARGE = 11
+LOCAL_GATEWAY_QUERIES_PER_CHARGE = 6
