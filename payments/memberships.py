@@ -69,7 +69,7 @@ def covers(*, user: User, category: Category) -> bool:
     return Membership.objects.filter(user=user, status__in=LIVE, plan__categories=category).exists()
 
 
-def covers_expression(*, user_ref: str, category: Category) -> Exists:
+def covers_expression(*, user_ref: str, category: Category | int) -> Exists:
     """`covers` as an expression of a query whose `user_ref` names the user (to annotate
     a row read anyway instead of asking once more)."""
     return Exists(

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace import ratelimit
+from marketplace.compiled import CompiledQuery
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import User
 
@@ -186,13 +187,28 @@ def _payment_transition(payment: Payment, to: str, *, source: str, **fields: Any
     payment.save(update_fields=["status", *fields.keys()])
 
 
+# The reads of every charge, compiled once per process (marketplace.compiled).
+_PAYMENT_LOCKED_WITH_CARD = CompiledQuery(
+    lambda payment_id: (
+        Payment.objects.select_for_update(of=("self",)).select_related("card").filter(pk=payment_id)
+    )
+)
+_CARD_ON_FILE = CompiledQuery(
+    lambda user_id: (
+        Card.objects.filter(user_id=user_id, removed_at__isnull=True)
+        .select_related("user__gateway_customer")
+        .order_by("pk")[:1]
+    )
+)
+
+
 @transaction.atomic
 def payment_apply_intent(*, payment_id: int, result: IntentResult, source: str) -> Payment:
     """Record what the gateway says of the payment's intent. Idempotent; never downgrades."""
     # With its card: the receivers of payment_succeeded write the receipt.
-    payment = (
-        Payment.objects.select_for_update(of=("self",)).select_related("card").get(pk=payment_id)
-    )
+    payment: Payment | None = _PAYMENT_LOCKED_WITH_CARD.first(payment_id)
+    if payment is None:
+        raise Payment.DoesNotExist(f"No payment {payment_id}.")
     status = payment.status
     if status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED):
         return payment  # final for a charge: a late or repeated event changes nothing
@@ -269,11 +285,7 @@ def payment_prepare(
     if amount_minor <= 0:
         raise InvalidInput("A charge must be more than zero.")
     # With the gateway's customer record, which the charge needs next.
-    card = (
-        Card.objects.filter(user=user, removed_at__isnull=True)
-        .select_related("user__gateway_customer")
-        .first()
-    )
+    card: Card | None = _CARD_ON_FILE.first(user.pk)
     payment: Payment | None
     if card is None:
         payment = _live_payment(reference)

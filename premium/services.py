@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace import notifications, payout_levels, presence, ratelimit
+from marketplace.compiled import CompiledQuery
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import ExpertProfile, NotificationKind, User
 from marketplace.money import Money, format_minor
@@ -191,8 +192,24 @@ def catalog_template_retire(*, expert: User, template_id: int) -> ServiceTemplat
 # --- Transitions ----------------------------------------------------------------
 
 
+# The locks of an accept, compiled once per process (marketplace.compiled).
+_OFFER_LOCKED = CompiledQuery(
+    lambda offer_id: Offer.objects.select_for_update().filter(pk=offer_id).order_by()
+)
+# Offer first, then its question, as everywhere; with what the consequences of a paid
+# offer use: the two people, the expert's profile, the category.
+_PAID_OFFER_LOCKED = CompiledQuery(
+    lambda offer_id: (
+        Offer.objects.select_for_update(of=("self", "question"))
+        .select_related("expert__expert_profile", "customer", "question__category")
+        .filter(pk=offer_id)
+        .order_by()
+    )
+)
+
+
 def _lock(offer_id: int) -> Offer:
-    offer = Offer.objects.select_for_update().filter(pk=offer_id).first()
+    offer: Offer | None = _OFFER_LOCKED.first(offer_id)
     if offer is None:
         raise NotFound(NOT_FOUND)
     return offer
@@ -507,14 +524,8 @@ def on_payment_succeeded(payment: Payment) -> Offer | None:
     Returns the offer the payment paid for (None for other payments)."""
     if not payment.reference.startswith("offer-"):
         return None
-    # Locked with its question (offer first, then question, as everywhere), in one read
-    # with what the consequences use: the two people, the expert's profile, the category.
-    offer = (
-        Offer.objects.select_for_update(of=("self", "question"))
-        .select_related("expert__expert_profile", "customer", "question__category")
-        .filter(pk=int(payment.reference.removeprefix("offer-")))
-        .first()
-    )
+    # Locked with its question, in one read with what the consequences use.
+    offer: Offer | None = _PAID_OFFER_LOCKED.first(int(payment.reference.removeprefix("offer-")))
     if offer is None or offer.status != OfferStatus.ACCEPTING:
         return offer
     now = timezone.now()
