@@ -40,6 +40,7 @@ from django.db.models.fields.json import KT
 from django.urls import reverse
 from django.utils import timezone
 
+from marketplace import dispatch
 from payments.models import LocalGatewayObject, LocalIdempotencyKey, insert_once
 
 from .base import (
@@ -1210,12 +1211,8 @@ def _send_on_commit(event_id: str) -> None:
     """Post a recorded event once the transaction that wrote it commits (at once in
     autocommit: the statement that wrote it has committed)."""
     if settings.LOCAL_GATEWAY_WEBHOOK_URL:
-
-        def send() -> None:
-            local_gateway_send_webhook.delay(event_id)
-
         # robust: a broker that is down must not fail the payment that just committed.
-        transaction.on_commit(send, robust=True)
+        dispatch.task_send_on_commit(local_gateway_send_webhook, event_id, robust=True)
 
 
 @shared_task(
