@@ -16,7 +16,8 @@ Building it twice with different stand-ins must give the same SQL with the value
 same places, or it refuses: a query whose shape depends on its values (an IN list, a None
 that becomes IS NULL) cannot be kept.
 
-The values are integers (ids): that is what these queries look up by.
+The values are ids (integers) or keys (strings): what these queries look up by. A stand-in
+is an integer; a string column's lookup takes it as its text.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _STAND_INS = (
 class _Plan:
     sql: str
     params: tuple[Any, ...]  # as compiled; the values' places are overwritten per run
-    places: tuple[int, ...]  # where the i-th value goes among params
+    places: tuple[tuple[int, bool], ...]  # where the i-th value goes, and whether as text
     columns: int  # the selected columns (the ORM may add more, e.g. for ordering)
     locks: bool  # SELECT ... FOR UPDATE: only inside a transaction, as the ORM insists
     converters: tuple[tuple[int, tuple[Any, ...], Any], ...]  # (column, converters, expr)
@@ -68,7 +69,7 @@ class CompiledQuery:
         self._arity = len(inspect.signature(build).parameters)
         self._local = threading.local()
 
-    def rows(self, *values: int, using: str = "default") -> list[Any]:
+    def rows(self, *values: int | str, using: str = "default") -> list[Any]:
         """The instances (or, for values_list(), the tuples) the queryset would give."""
         if len(values) != self._arity:
             raise TypeError(f"expected {self._arity} values, got {len(values)}")
@@ -79,8 +80,8 @@ class CompiledQuery:
                 "select_for_update cannot be used outside of a transaction."
             )
         params = list(plan.params)
-        for place, value in zip(plan.places, values, strict=True):
-            params[place] = int(value)
+        for (place, as_text), value in zip(plan.places, values, strict=True):
+            params[place] = str(value) if as_text else int(value)
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, params)
             rows = [row[: plan.columns] for row in cursor.fetchall()]
@@ -100,7 +101,7 @@ class CompiledQuery:
             out.append(obj)
         return out
 
-    def first(self, *values: int, using: str = "default") -> Any:
+    def first(self, *values: int | str, using: str = "default") -> Any:
         """The first instance (or tuple), or None."""
         found = self.rows(*values, using=using)
         return found[0] if found else None
@@ -115,14 +116,14 @@ class CompiledQuery:
         return plan
 
     def _compile(self, using: str) -> _Plan:
-        compiled: list[tuple[Any, Any, str, tuple[Any, ...], tuple[int, ...]]] = []
+        compiled: list[tuple[Any, Any, str, tuple[Any, ...], tuple[tuple[int, bool], ...]]] = []
         for stand_ins in _STAND_INS:
             queryset = self._build(*stand_ins[: self._arity]).using(using)
             compiler = queryset.query.get_compiler(using=using)
             sql, params = compiler.as_sql()
             found_at = []
             for value in stand_ins[: self._arity]:
-                found = [i for i, p in enumerate(params) if p == value]
+                found = [(i, p != value) for i, p in enumerate(params) if p in (value, str(value))]
                 if len(found) != 1:
                     raise ValueError(f"a value must be one parameter of the query: {sql}")
                 found_at.append(found[0])

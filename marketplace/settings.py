@@ -256,7 +256,7 @@ REST_FRAMEWORK = {
     # Session first: an anonymous API caller gets 403, like the pages' 404/403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "marketplace.authentication.TokenAuthentication",  # DRF's, its lookup compiled
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
