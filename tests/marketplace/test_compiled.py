@@ -123,3 +123,19 @@ def test_threads_each_run_it_on_their_own_connection(questions):
     for t in threads:
         t.join()
     assert [found[i] for i in range(4)] == [questions[0], questions[1]] * 2
+
+
+def test_api_tokens_sign_in_their_user_and_bad_or_inactive_ones_are_refused(client):
+    from rest_framework.authtoken.models import Token
+
+    customer = make_customer()
+    key = Token.objects.create(user=customer).key
+    me = client.get("/api/account/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert me.status_code == 200 and me.json()["email"] == customer.email
+    wrong = client.get("/api/account/", HTTP_AUTHORIZATION=f"Token {key[:-1]}x")
+    # 403, not 401: session authentication comes first (settings), as before.
+    assert wrong.status_code == 403 and "Invalid token" in wrong.json()["detail"]
+    customer.is_active = False
+    customer.save(update_fields=["is_active"])
+    inactive = client.get("/api/account/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert inactive.status_code == 403 and "inactive" in inactive.json()["detail"]
