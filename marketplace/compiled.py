@@ -22,6 +22,7 @@ is an integer; a string column's lookup takes it as its text.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import (  # type: ignore[attr-defined]  # not in the stubs
     ModelIterable,
+    ValuesListIterable,
     get_related_populators,
 )
 from django.db.transaction import TransactionManagementError
@@ -52,13 +54,13 @@ class _Plan:
     columns: int  # the selected columns (the ORM may add more, e.g. for ordering)
     locks: bool  # SELECT ... FOR UPDATE: only inside a transaction, as the ORM insists
     converters: tuple[tuple[int, tuple[Any, ...], Any], ...]  # (column, converters, expr)
-    # Model instances (None for values()/values_list() queries):
-    model: type[Model] | None
-    fields_start: int
-    fields_end: int
-    init_list: tuple[str, ...]
-    populators: tuple[Any, ...]
-    annotations: tuple[tuple[str, int], ...]
+    # Model instances (model None: values_list() tuples):
+    model: type[Model] | None = None
+    fields_start: int = 0
+    fields_end: int = 0
+    init_list: tuple[str, ...] = ()
+    populators: tuple[Any, ...] = ()
+    annotations: tuple[tuple[str, int], ...] = ()
 
 
 class CompiledQuery:
@@ -139,39 +141,28 @@ class CompiledQuery:
         locks = bool(
             queryset.query.select_for_update and connections[using].features.has_select_for_update
         )
+        plan = _Plan(
+            sql=sql,
+            params=params,
+            places=places,
+            columns=compiler.col_count,
+            locks=locks,
+            converters=converters,
+        )
         iterable = queryset._iterable_class
+        if iterable is ValuesListIterable:
+            return plan
         if iterable is ModelIterable:
             info = compiler.klass_info
-            select_fields = info["select_fields"]
-            start, end = select_fields[0], select_fields[-1] + 1
-            return _Plan(
-                sql=sql,
-                params=params,
-                places=places,
-                columns=compiler.col_count,
-                locks=locks,
-                converters=converters,
+            start, end = info["select_fields"][0], info["select_fields"][-1] + 1
+            return dataclasses.replace(
+                plan,
                 model=info["model"],
                 fields_start=start,
                 fields_end=end,
                 init_list=tuple(f[0].target.attname for f in compiler.select[start:end]),
                 populators=tuple(get_related_populators(info, compiler.select, using)),
                 annotations=tuple((compiler.annotation_col_map or {}).items()),
-            )
-        if iterable.__name__ == "ValuesListIterable":
-            return _Plan(
-                sql=sql,
-                params=params,
-                places=places,
-                columns=compiler.col_count,
-                locks=locks,
-                converters=converters,
-                model=None,
-                fields_start=0,
-                fields_end=0,
-                init_list=(),
-                populators=(),
-                annotations=(),
             )
         raise ValueError(f"only model instances or values_list() tuples: {iterable.__name__}")
 
