@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from django.urls import reverse
 
 from marketplace.roles import CUSTOMER_CARE
 from questions import fragments, services
 from tests.payments.test_refunds import staff
+from tests.questions.test_page_cache import page
 
 pytestmark = pytest.mark.django_db
-
-
-def page(client, question) -> str:
-    response = client.get(reverse("question_detail", args=[question.pk]))
-    assert response.status_code == 200
-    return response.content.decode()
 
 
 def test_a_new_message_shows_after_the_page_was_kept_in_memory(client, world, assigned_question):
