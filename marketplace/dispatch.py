@@ -13,8 +13,8 @@ more than most of the request's SQL statements. The worker receives the batch
 retries, time limits and acknowledgement. A single send leaves as itself. Outside a request
 (tasks, commands, the shell) each send leaves at its commit, as before.
 
-A task sent with options (a countdown, an ETA) is not gathered: it is sent at its commit
-with them.
+A task that needs options (a countdown, an ETA; premium's offer-due notice) is not sent
+through here: it keeps its own `on_commit` and `apply_async` with them.
 """
 
 from __future__ import annotations
