@@ -14,7 +14,9 @@ retries, time limits and acknowledgement. A single send leaves as itself. Outsid
 (tasks, commands, the shell) each send leaves at its commit, as before.
 
 A task that needs options (a countdown, an ETA; premium's offer-due notice) is not sent
-through here: it keeps its own `on_commit` and `apply_async` with them.
+through here: it keeps its own `on_commit` and `apply_async` with them. Nor are the sends
+whose outcome the same request reports (a refund Customer Care approves, which the admin's
+message then shows, processed in time where Celery runs eagerly): they keep theirs.
 """
 
 from __future__ import annotations

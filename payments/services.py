@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from marketplace import dispatch, ratelimit
+from marketplace import ratelimit
 from marketplace.compiled import CompiledQuery
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import User
@@ -695,7 +695,7 @@ def refund_deny(*, refund_id: int, staff: User, note: str) -> Refund:
 def _process_after_commit(refund_id: int) -> None:
     from .tasks import process_refund
 
-    dispatch.task_send_on_commit(process_refund, refund_id)
+    transaction.on_commit(lambda: process_refund.delay(refund_id))
 
 
 def refund_process(*, refund_id: int) -> Refund:

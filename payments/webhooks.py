@@ -12,8 +12,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from marketplace import dispatch
-
 from . import services
 from .gateway import get_gateway
 from .gateway.base import IntentResult
@@ -36,10 +34,14 @@ def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bo
             )
     except IntegrityError:
         return WebhookEvent.objects.get(event_id=event.id), False
+    transaction.on_commit(lambda: _enqueue(row.pk))
+    return row, True
+
+
+def _enqueue(row_id: int) -> None:
     from .tasks import process_webhook_event
 
-    dispatch.task_send_on_commit(process_webhook_event, row.pk)
-    return row, True
+    process_webhook_event.delay(row_id)
 
 
 def webhook_process(*, row_id: int) -> str:
