@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -775,6 +776,7 @@ class RunResult:
     max_ms: float
     error_samples: list[str] = field(default_factory=list)
     other_work_percent: float | None = None
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
     backlog_after: int = 0  # Celery tasks waiting when the last response arrived
     drain_seconds: float = 0.0
     ratio: float = 0.0
@@ -1008,9 +1010,11 @@ class OtherWork(bp.OtherWork):
         super().__init__(gunicorn_pid, db, redis)
         self.celery_pid = celery_pid
 
-    def _ours(self) -> set[int]:
-        celery = {self.celery_pid, *bp._children(self.celery_pid)}
-        return super()._ours() | celery | {os.getpid()}
+    def _ours(self) -> dict[int, str]:
+        ours = super()._ours()
+        ours.update(dict.fromkeys([self.celery_pid, *bp._children(self.celery_pid)], "celery"))
+        ours[os.getpid()] = "clients"
+        return ours
 
 
 # --- Checks after the runs ------------------------------------------------------------------------
@@ -1213,6 +1217,11 @@ def print_report(report: Report, queries: dict[str, QueryCount], show_sql: bool)
         "other work: CPU used by processes other than ours (gunicorn, the Celery worker, this "
         "client, wrk, the bench database's PostgreSQL backends, Redis), as a share of all CPUs"
     )
+    print()
+    floor_cpu = types.SimpleNamespace(cpu_ms_per_request=f.get("cpu_ms_per_request") or {})
+    bp.print_cpu_per_request(
+        [("Floor (wrk)", f["conns"], floor_cpu)] + [(r.label, r.clients, r) for r in report.runs]
+    )
     for r in report.runs:
         print(
             f"  {r.label}: {r.requests:,} in {r.seconds:.1f} s, max {r.max_ms:.0f} ms; Celery "
@@ -1413,6 +1422,7 @@ def run(
                     "Paid question posts", "posts", port, jobs, fx.tokens, args.request_timeout
                 )
             result.other_work_percent = other.get("percent")
+            result.cpu_ms_per_request = bp.cpu_per_request(other, result.ok)
             result.backlog_after = broker_backlog(args.broker_url)
             result.drain_seconds, _ = drain(args, "the posts")
             posted = result.ok
@@ -1462,6 +1472,7 @@ def run(
                 wrk, url, cookie, args.floor_conns, args.floor_duration, args.wrk_threads
             )
         floor.other_work_percent = other.get("percent")
+        floor.cpu_ms_per_request = bp.cpu_per_request(other, floor.requests)
         print(
             f"    {floor.rps:,.1f} req/s, p50 {floor.p50_ms:.1f} ms, p99 {floor.p99_ms:.1f} ms",
             flush=True,
@@ -1478,6 +1489,7 @@ def run(
                     "Offer accepts", "accepts", port, jobs, fx.tokens, args.request_timeout
                 )
             result.other_work_percent = other.get("percent")
+            result.cpu_ms_per_request = bp.cpu_per_request(other, result.ok)
             result.backlog_after = broker_backlog(args.broker_url)
             result.drain_seconds, _ = drain(args, "the accepts")
             runs.append(result)

@@ -686,6 +686,8 @@ class WrkResult:
     non_2xx_3xx: int = 0
     socket_errors: str = ""
     other_work_percent: float | None = None  # CPU used by other processes meanwhile
+    # CPU milliseconds per request of each of our processes (gunicorn, postgres, redis, wrk)
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
 
 
 def parse_wrk(output: str, conns: int) -> WrkResult:
@@ -797,13 +799,15 @@ class OtherWork:
     def close(self) -> None:
         self.pg.close()
 
-    def _ours(self) -> set[int]:
+    def _ours(self) -> dict[int, str]:
+        """Our processes, each with its group: gunicorn, postgres or redis."""
         rows = self.pg.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.db_name]
         ).fetchall()
-        pids = {self.gunicorn_pid, *_children(self.gunicorn_pid), *(int(r[0]) for r in rows)}
+        pids = dict.fromkeys((int(r[0]) for r in rows), "postgres")
+        pids.update(dict.fromkeys([self.gunicorn_pid, *_children(self.gunicorn_pid)], "gunicorn"))
         if self.redis_pid:
-            pids.add(self.redis_pid)
+            pids[self.redis_pid] = "redis"
         return pids
 
     @contextlib.contextmanager
@@ -822,15 +826,28 @@ class OtherWork:
         with contextlib.suppress(OSError, ValueError, IndexError):
             total1, idle1 = _cpu_times()
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            pids1 = self._ours() | pids0
+            pids1 = pids0 | self._ours()
             # A process that ended meanwhile reads 0: its share is lost (counted as other work).
-            ours = sum(max(0, _proc_ticks(pid) - ticks0.get(pid, 0)) for pid in pids1)
+            groups = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
+            for pid, group in pids1.items():
+                groups[group] = groups.get(group, 0.0) + max(
+                    0, _proc_ticks(pid) - ticks0.get(pid, 0)
+                )
             hz = os.sysconf("SC_CLK_TCK")
-            wrk_ticks = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) * hz
+            groups["wrk"] = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) * hz
             capacity = total1 - total0
             busy = capacity - (idle1 - idle0)
             if capacity > 0:
-                out["percent"] = max(0.0, 100.0 * (busy - ours - wrk_ticks) / capacity)
+                out["percent"] = max(0.0, 100.0 * (busy - sum(groups.values())) / capacity)
+            for group, ticks in groups.items():
+                out[f"ms:{group}"] = 1000.0 * ticks / hz
+
+
+def cpu_per_request(measured: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per request of each group of our processes, from `OtherWork.measure`."""
+    if not requests:
+        return {}
+    return {key[3:]: ms / requests for key, ms in measured.items() if key.startswith("ms:")}
 
 
 def wait_idle(max_seconds: float) -> float | None:
@@ -919,6 +936,26 @@ def evaluate_targets(report: Report, args: argparse.Namespace) -> None:
             )
 
 
+CPU_GROUPS = ("gunicorn", "celery", "postgres", "redis", "clients", "wrk")
+
+
+def print_cpu_per_request(rows: Sequence[tuple[str, int, Any]]) -> None:
+    """A table of CPU milliseconds per request by process group, for results that carry
+    `cpu_ms_per_request` (the groups no run used are left out)."""
+    groups = [g for g in CPU_GROUPS if any(r.cpu_ms_per_request.get(g) for _, _, r in rows)]
+    if not groups:
+        return
+    print("CPU per request, ms (each process's /proc CPU time over the run / its requests):")
+    print(f"{'':<24} {'conns':>5} " + " ".join(f"{g:>9}" for g in groups) + f" {'all':>7}")
+    for label, conns, result in rows:
+        cpu = result.cpu_ms_per_request
+        if cpu:
+            values = [cpu.get(g, 0.0) for g in groups]
+            cells = " ".join(f"{v:>9.2f}" for v in values)
+            print(f"{label:<24} {conns:>5} {cells} {sum(values):>7.2f}")
+    print()
+
+
 def print_report(report: Report, query_sql: dict[str, QueryCount], show_sql: bool) -> None:
     m, v, s, d = report.machine, report.versions, report.server, report.data
     print()
@@ -999,6 +1036,7 @@ def print_report(report: Report, query_sql: dict[str, QueryCount], show_sql: boo
             "machine (--wait-idle helps)"
         )
     print()
+    print_cpu_per_request([(row.label, row.result.conns, row.result) for row in report.rows])
     print("Targets:")
     for t in report.targets:
         mark = "met    " if t["met"] else "NOT MET"
@@ -1028,6 +1066,7 @@ def measure(
         with others.measure() as other:
             result = run_wrk(wrk, url, cookie, conns, args.duration, args.wrk_threads)
         result.other_work_percent = other.get("percent")
+        result.cpu_ms_per_request = cpu_per_request(other, result.requests)
         last = result
         noise = result.other_work_percent or 0.0
         if best is None or noise < (best.other_work_percent or 0.0):
