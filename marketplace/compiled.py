@@ -38,6 +38,8 @@ from django.db.models.query import (  # type: ignore[attr-defined]  # not in the
 )
 from django.db.transaction import TransactionManagementError
 
+from .prepared import prepared_cursor
+
 # Stand-ins: two sets of values no id takes (negative, within a 32-bit column's range, which
 # the ORM checks), so each can be found among the parameters.
 _STAND_INS = (
@@ -84,7 +86,7 @@ class CompiledQuery:
         params = list(plan.params)
         for (place, as_text), value in zip(plan.places, values, strict=True):
             params[place] = str(value) if as_text else int(value)
-        with connection.cursor() as cursor:
+        with prepared_cursor(using) as cursor:
             cursor.execute(plan.sql, params)
             rows = [row[: plan.columns] for row in cursor.fetchall()]
         if plan.converters:

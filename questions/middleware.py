@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 
 from marketplace import presence
 from marketplace.models import User
+from marketplace.prepared import prepared_cursor
 from marketplace.signed_tokens import SessionBoundSigner
 
 from .models import Question
@@ -85,7 +86,7 @@ class PollFastPathMiddleware:
             return False
         if not self.sql:
             self.sql = _unchanged_sql()
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(self.sql, [question_id, int(uid)])
             row = cursor.fetchone()
         if row is None or row[0] != seen_version or row[1] != seen_unread:

@@ -18,6 +18,7 @@ from django.dispatch import receiver
 
 from marketplace.errors import NotFound
 from marketplace.models import Category, ExpertProfile, User
+from marketplace.prepared import prepared_cursor
 from payments.models import Payment, PaymentStatus, Refund
 
 from .models import Message, Question, QuestionStatus
@@ -252,7 +253,7 @@ def question_with_people(question_id: int) -> Question | None:
     """The question with category, customer and expert loaded (as select_related would),
     or None."""
     plan = _question_row_plan(connection.vendor)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(plan.sql, [question_id])
         row = cursor.fetchone()
     if row is None:
@@ -396,7 +397,7 @@ def open_preview_rows_for_expert(
     if entry is not None and entry["generation"] == generation and entry["ids"] == ids:
         start = entry["start"]
     placeholders = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         if start is not None:
             posted_at, pk = start
             cursor.execute(
