@@ -12,9 +12,9 @@ class PremiumConfig(AppConfig):
         from questions import signals as question_signals
 
         from . import phone, services
-        from .panel import premium_panel
+        from .panel import panel_keys, premium_panel
 
-        panels.register("premium", premium_panel, order=10)
+        panels.register("premium", premium_panel, order=10, keys=panel_keys)
         from .call_panel import call_panel
 
         panels.register("calls", call_panel, order=12)  # in-browser calls, screen shares

@@ -35,6 +35,7 @@ from django.utils.safestring import mark_safe
 
 from marketplace.models import User
 from payments.models import Payment, PaymentStatus
+from questions import panels
 from questions.models import Question
 from questions.panels import Panel
 from questions.selectors import QuestionAccess
@@ -56,16 +57,18 @@ def _offers_key(question: Question) -> str:
 
 def page_offers(request: HttpRequest, question: Question) -> list[Offer]:
     """The question's offers, read once per request for all premium panels, and once per
-    version of the question: every offer change moves it (question_touch)."""
+    version of the question: every offer change moves it (question_touch), so each
+    process also keeps them once seen."""
     memo: dict[int, list[Offer]] = request.__dict__.setdefault("_premium_offers", {})
     if question.pk not in memo:
         key = _offers_key(question)
-        offers: list[Offer] | None = cache.get(key)
+        offers: list[Offer] | None
+        _, offers = panels.cached(request, key, keep=True)
         if offers is None:
             offers = list(
                 Offer.objects.filter(question=question).select_related("expert").order_by("sent_at")
             )
-            cache.set(key, offers, PANEL_TTL_SECONDS)
+            panels.store(request, key, offers, PANEL_TTL_SECONDS, keep=True)
         memo[question.pk] = offers
     return memo[question.pk]
 
@@ -143,25 +146,35 @@ def panel_key(request: HttpRequest, access: QuestionAccess) -> str:
     )
 
 
+def panel_keys(request: HttpRequest, access: QuestionAccess) -> list[str]:
+    """What the premium panels read from the cache (questions.panels reads them in one
+    round trip with the other panels' keys): the section, the services generation (read
+    fresh on every page) and the offers (for the calls panel, and a render)."""
+    return [panel_key(request, access), SERVICES_GENERATION_KEY, _offers_key(access.question)]
+
+
 def premium_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
-    """The section from the cache (with this request's CSRF token), or rendered once."""
+    """The section from the cache (with this request's CSRF token), or rendered once.
+
+    The entry is also kept per process: it is checked against the generation and its
+    stale_at on every page, whichever copy it is."""
     question = access.question
     key = panel_key(request, access)
-    offers_key = _offers_key(question)
-    got = cache.get_many([key, SERVICES_GENERATION_KEY, offers_key])
-    generation = got.get(SERVICES_GENERATION_KEY)
+    _, generation = panels.cached(request, SERVICES_GENERATION_KEY)
     if generation is None:  # never set, or evicted: a new number, so no entry matches it
         generation = time.time_ns()
         if not cache.add(SERVICES_GENERATION_KEY, generation, None):
             generation = cache.get(SERVICES_GENERATION_KEY, generation)
-    if offers_key in got:  # for the other premium panels of this request
-        request.__dict__.setdefault("_premium_offers", {})[question.pk] = got[offers_key]
-    entry = got.get(key)
-    if (
-        entry is not None
-        and entry["generation"] == generation
-        and (entry["stale_at"] is None or time.time() < entry["stale_at"])
-    ):
+
+    def fresh(entry: dict[str, Any] | None) -> bool:
+        return (
+            entry is not None
+            and entry["generation"] == generation
+            and (entry["stale_at"] is None or time.time() < entry["stale_at"])
+        )
+
+    _, entry = panels.cached(request, key, keep=True, valid=fresh)
+    if entry is not None and fresh(entry):
         html = entry["html"]
     else:
         panel = _premium_panel(request, access)
@@ -175,10 +188,12 @@ def premium_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
                 panel.template,
                 {**panel.context, "question": question, "csrf_token": CSRF_PLACEHOLDER},
             )
-        cache.set(
+        panels.store(
+            request,
             key,
             {"html": html, "generation": generation, "stale_at": stale_at},
             PANEL_TTL_SECONDS,
+            keep=True,
         )
     if not html:
         return None

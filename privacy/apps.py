@@ -11,11 +11,11 @@ class PrivacyConfig(AppConfig):
         from questions import signals as question_signals
 
         from . import crypto, services
-        from .panel import private_panel
+        from .panel import private_keys, private_panel
 
         def posted(sender: Any, message: Any, question: Any, **_: Any) -> None:
             services.on_message_posted(message=message)
 
         question_signals.message_posted.connect(posted, weak=False, dispatch_uid="privacy-detect")
-        panels.register("private", private_panel, order=20)
+        panels.register("private", private_panel, order=20, keys=private_keys)
         crypto.register_file_rotator(services._AttachmentRotator())

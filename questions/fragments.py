@@ -17,6 +17,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from django.core.cache import cache
 from django.template.loader import render_to_string
@@ -70,26 +71,30 @@ def thread_key(question: Question, *, viewer_id: int, can_flag: bool) -> str:
     )
 
 
-class _ProcessMemo:
+# A fragment's HTML, or a pickled value (questions.panels): sized by len either way.
+_Memoized = TypeVar("_Memoized", str, bytes)
+
+
+class _ProcessMemo(Generic[_Memoized]):
     """The last fragments this process served, by their cache key, up to `max_chars` in
-    all. Only for keys whose content never changes (every input is in the key), so a
-    copy here is never staler than the shared cache's; it saves the round trip to Redis
-    for the pages people reload."""
+    all (characters, or bytes for a memo of bytes). Only for keys whose content never
+    changes (every input is in the key), so a copy here is never staler than the shared
+    cache's; it saves the round trip to Redis for the pages people reload."""
 
     def __init__(self, max_chars: int) -> None:
         self.max_chars = max_chars
         self.chars = 0
-        self.items: OrderedDict[str, str] = OrderedDict()
+        self.items: OrderedDict[str, _Memoized] = OrderedDict()
         self.lock = threading.Lock()  # gthread workers share it
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> _Memoized | None:
         with self.lock:
             value = self.items.get(key)
             if value is not None:
                 self.items.move_to_end(key)
             return value
 
-    def put(self, key: str, value: str) -> None:
+    def put(self, key: str, value: _Memoized) -> None:
         if len(value) > self.max_chars // 4:
             return
         with self.lock:
@@ -104,7 +109,7 @@ class _ProcessMemo:
 
 
 # About 130 conversations of 50 messages per process.
-_threads = _ProcessMemo(max_chars=4_000_000)
+_threads: _ProcessMemo[str] = _ProcessMemo(max_chars=4_000_000)
 
 
 def thread_html(question: Question, *, viewer_id: int, can_flag: bool) -> str:
