@@ -397,23 +397,21 @@ def open_preview_rows_for_expert(
     if entry is not None and entry["generation"] == generation and entry["ids"] == ids:
         start = entry["start"]
     placeholders = ", ".join(["%s"] * len(ids))
-    with prepared_cursor() as cursor:
+    offset = (page - 1) * size
+    # Page 1 and pages read from a kept start are the ones read again and again: prepared.
+    # A page read by offset has a statement of its own per offset: not worth keeping.
+    reread = start is not None or offset == 0
+    with prepared_cursor() if reread else connection.cursor() as cursor:
         if start is not None:
             posted_at, pk = start
             cursor.execute(
-                plan.from_start.format(categories=placeholders),
-                [
-                    *ids,
-                    QuestionStatus.OPEN.value,
-                    connection.ops.adapt_datetimefield_value(posted_at),
-                    pk,
-                    size + 1,
-                ],
+                plan.from_start.format(categories=placeholders, limit=size + 1),
+                [*ids, connection.ops.adapt_datetimefield_value(posted_at), pk],
             )
         else:
             cursor.execute(
-                plan.by_offset.format(categories=placeholders),
-                [*ids, QuestionStatus.OPEN.value, size + 1, (page - 1) * size],
+                plan.by_offset.format(categories=placeholders, limit=size + 1, offset=offset),
+                ids,
             )
         rows = [tuple(_converted(list(row), plan.converters)) for row in cursor.fetchall()]
     if start is None and start_key and rows:
@@ -470,8 +468,8 @@ PREVIEW_FIELDS = (
 
 @dataclass(frozen=True)
 class _OpenPagePlan:
-    by_offset: str  # params: the categories, the status, how many, how many to skip
-    from_start: str  # params: the categories, the status, the start's posted_at and id, how many
+    by_offset: str  # params: the categories; {limit} and {offset} filled in as integers
+    from_start: str  # params: the categories, the start's posted_at and id; {limit} filled in
     fields: list[Field[Any, Any]]
     converters: tuple[tuple[int, Any, Any], ...]
 
@@ -482,7 +480,12 @@ def _open_page_plan(vendor: str) -> _OpenPagePlan:
     page building one): the ids of the page (and one more) in a subquery, an index-only
     scan of question_open_recent_cat; then those rows only. By offset the scan walks every
     entry before the page; from a kept start it begins at the page. The categories'
-    placeholders are filled per request, every value is a parameter."""
+    placeholders are filled per request.
+
+    The status ('open', a constant) and the page's size are written into the statement,
+    not sent as parameters: PostgreSQL keeps one plan for a prepared statement, and a plan
+    made without knowing them cannot use the partial index (WHERE status = 'open') or
+    the LIMIT, and scanned the whole table (50 ms instead of 0.1 ms)."""
     qn = connection.ops.quote_name
     # In the model's order: Model.from_db takes a subset of the columns in that order.
     concrete = [f for f in Question._meta.concrete_fields if f.attname in PREVIEW_FIELDS]
@@ -492,19 +495,21 @@ def _open_page_plan(vendor: str) -> _OpenPagePlan:
     columns = ", ".join(f"q.{qn(f.column)}" for f in concrete)
     category = qn(Question._meta.get_field("category").column)
     status = qn(Question._meta.get_field("status").column)
+    open_ = QuestionStatus.OPEN.value
+    assert open_.isalnum()  # it is written into the SQL as a literal
 
     def statement(where: str, limit: str) -> str:
         return (
             f"SELECT {columns} FROM {table} q WHERE q.{pk} IN ("  # noqa: S608
             f"SELECT u.{pk} FROM {table} u WHERE u.{category} IN ({{categories}})"
-            f" AND u.{status} = %s{where}"
+            f" AND u.{status} = '{open_}'{where}"
             f" ORDER BY u.{posted} DESC, u.{pk} DESC {limit})"
             f" ORDER BY q.{posted} DESC, q.{pk} DESC"
         )
 
     return _OpenPagePlan(
-        by_offset=statement("", "LIMIT %s OFFSET %s"),
-        from_start=statement(f" AND (u.{posted}, u.{pk}) <= (%s, %s)", "LIMIT %s"),
+        by_offset=statement("", "LIMIT {limit:d} OFFSET {offset:d}"),
+        from_start=statement(f" AND (u.{posted}, u.{pk}) <= (%s, %s)", "LIMIT {limit:d}"),
         fields=concrete,
         converters=_field_converters(concrete, "q"),
     )
