@@ -127,6 +127,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="measure a run again (after waiting for quiet) up to this many times while other "
         "work used more than 15%% of the CPUs during it; the quietest attempt is kept",
     )
+    p.add_argument(
+        "--no-bracket",
+        action="store_true",
+        help="compare each page with the floor's first run only, instead of the floor measured "
+        "just before and just after that page's run",
+    )
     p.add_argument("--show-queries", action="store_true", help="print each page's SQL")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     p.add_argument(
@@ -897,6 +903,10 @@ class Row:
     kind: str
     result: WrkResult
     ratio: float
+    # The floor's req/s the ratio is taken against: the mean of its runs just before and
+    # just after this one (or its first run, with --no-bracket).
+    floor_rps: float = 0.0
+    floor_runs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -1005,8 +1015,8 @@ def print_report(report: Report, query_sql: dict[str, QueryCount], show_sql: boo
                 print(f"      {statement}")
     print()
     header = (
-        f"{'page':<24} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8}"
-        f" {'other work':>11}"
+        f"{'page':<24} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'floor':>7}"
+        f" {'x floor':>8} {'other work':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -1017,7 +1027,7 @@ def print_report(report: Report, query_sql: dict[str, QueryCount], show_sql: boo
             flag = f"  !! non-2xx/3xx {r.non_2xx_3xx}, socket errors {r.socket_errors or 0}"
         print(
             f"{row.label:<24} {r.conns:>5} {r.rps:>9,.1f} {_ms_text(r.p50_ms):>8} "
-            f"{_ms_text(r.p99_ms):>8} "
+            f"{_ms_text(r.p99_ms):>8} {row.floor_rps or r.rps:>7,.0f} "
             f"{row.ratio:>8.2f} {_percent(r.other_work_percent):>11}{flag}"
         )
     noisy = [
@@ -1025,6 +1035,12 @@ def print_report(report: Report, query_sql: dict[str, QueryCount], show_sql: boo
         for r in report.rows
         if (r.result.other_work_percent or 0) > BUSY_WARN_PERCENT
     ]
+    if any(row.floor_runs for row in report.rows):
+        print(
+            "floor: the floor's req/s each page is compared with, the mean of its runs of half"
+            " the duration just before and just after the page's run (--no-bracket: its first"
+            " run); the machine's speed drifts by a quarter within minutes"
+        )
     print(
         "other work: CPU used by other processes during the run, as a share of all CPUs"
         " (ours: gunicorn, wrk, the bench database's PostgreSQL backends, Redis)"
@@ -1096,18 +1112,42 @@ def run_pages(
         if args.warmup > 0:
             run_wrk(wrk, url, cookie, args.throughput_conns, args.warmup, args.wrk_threads)
         for conns in (args.throughput_conns, args.latency_conns):
+            bracket = page.kind != "floor" and not args.no_bracket
+            floor_url = base + page_list[0].path
+            floor_cookie = cookies[page_list[0].session]
+            floors: list[float] = []
+            if bracket:  # the floor again just before, at this moment's machine speed
+                floors.append(_floor_run(args, others, wrk, floor_url, floor_cookie, conns))
             result = measure(args, others, wrk, url, cookie, conns)
+            if bracket:  # and just after
+                floors.append(_floor_run(args, others, wrk, floor_url, floor_cookie, conns))
             if page.kind == "floor":
                 floor_rps[conns] = result.rps
-            ratio = result.rps / floor_rps[conns] if floor_rps.get(conns) else 0.0
-            rows.append(Row(page.key, page.label, page.path, page.kind, result, ratio))
+            reference = sum(floors) / len(floors) if floors else floor_rps.get(conns, 0.0)
+            ratio = result.rps / reference if reference else 0.0
+            rows.append(
+                Row(page.key, page.label, page.path, page.kind, result, ratio, reference, floors)
+            )
             print(
                 f"    {page.label:<24} c={conns:<3} {result.rps:>9,.1f} req/s  "
                 f"p50 {_ms_text(result.p50_ms)} ms  p99 {_ms_text(result.p99_ms)} ms  "
-                f"other work {_percent(result.other_work_percent)}",
+                f"other work {_percent(result.other_work_percent)}"
+                + (
+                    f"  (floor before/after {floors[0]:,.0f}/{floors[1]:,.0f} req/s)"
+                    if floors
+                    else ""
+                ),
                 flush=True,
             )
     return rows
+
+
+def _floor_run(
+    args: argparse.Namespace, others: OtherWork, wrk: str, url: str, cookie: str, conns: int
+) -> float:
+    """The floor's req/s over half a run, for the page measured next to it."""
+    half = argparse.Namespace(**{**vars(args), "duration": max(1.0, args.duration / 2)})
+    return measure(half, others, wrk, url, cookie, conns).rps
 
 
 def _ms_text(value: float | None) -> str:
