@@ -8,7 +8,7 @@ Steps (see benchmarks/MONEY.md):
   2. seed: the demo categories with one phone-call service each, 16 customers (one per
      client) with a 4242 card saved through the local gateway (payments.services.card_save_local)
      and an API token each, one verified expert in every category with the premium tool;
-  3. gunicorn (2 sync workers by default) with development settings (DJANGO_ENV unset, so
+  3. gunicorn (sync workers, as many as the Dockerfile runs) with development settings (DJANGO_ENV unset, so
      the LOCAL payment gateway) but DEBUG off, persistent database connections
      (DATABASE_URL: CONN_MAX_AGE=60), Redis cache and sessions, a Redis Celery broker, and
      LOCAL_GATEWAY_WEBHOOK_URL pointing at its own /payments/webhooks/stripe/; a real
@@ -103,7 +103,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="post,accept",
         help="comma-separated subset of: post,accept (the floor always runs)",
     )
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=bp.production_workers(),
+        help="gunicorn workers (default: as the Dockerfile runs production)",
+    )
     p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
     p.add_argument("--threads", type=int, default=4, help="threads per worker with gthread")
     p.add_argument(
@@ -780,6 +785,7 @@ class RunResult:
     backlog_after: int = 0  # Celery tasks waiting when the last response arrived
     drain_seconds: float = 0.0
     ratio: float = 0.0
+    floor_rps: float = 0.0  # the floor it is compared with: the mean of those around it
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -1098,7 +1104,7 @@ def evaluate_targets(report: Report) -> None:
             {
                 "what": f"{run.label}: throughput >= {TARGET_RATIO:g} x floor",
                 "figure": f"{run.ratio:.3f} x floor ({run.rps:,.1f} {run.unit}/s vs "
-                f"{report.floor['rps']:,.0f} req/s)",
+                f"{run.floor_rps:,.0f} req/s)",
                 "met": run.ratio >= TARGET_RATIO and run.errors == 0,
             }
         )
@@ -1198,21 +1204,27 @@ def print_report(report: Report, queries: dict[str, QueryCount], show_sql: bool)
     print()
     header = (
         f"{'benchmark':<24} {'conns':>5} {'requests':>8} {'errors':>6} {'req/s':>8} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'x floor':>8} {'other work':>10}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'floor':>6} {'x floor':>8} {'other work':>10}"
     )
     print(header)
     print("-" * len(header))
     f = report.floor
     print(
-        f"{'Floor (wrk)':<24} {f['conns']:>5} {f['requests']:>8,} {f['errors']:>6} "
-        f"{f['rps']:>8,.1f} {f['p50_ms']:>8.1f} {f['p99_ms']:>8.1f} {1:>8.2f} "
+        f"{'Floor (wrk, between)':<24} {f['conns']:>5} {f['requests']:>8,} {f['errors']:>6} "
+        f"{f['rps']:>8,.1f} {f['p50_ms']:>8.1f} {f['p99_ms']:>8.1f} {f['rps']:>6,.0f} {1:>8.2f} "
         f"{_percent(f['other_work_percent']):>10}"
     )
     for r in report.runs:
         print(
             f"{r.label:<24} {r.clients:>5} {r.requests:>8,} {r.errors:>6} {r.rps:>8,.1f} "
-            f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.ratio:>8.3f} {_percent(r.other_work_percent):>10}"
+            f"{r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.floor_rps:>6,.0f} {r.ratio:>8.3f} "
+            f"{_percent(r.other_work_percent):>10}"
         )
+    runs_rps = ", ".join(f"{x:,.0f}" for x in f.get("runs_rps") or [])
+    print(
+        f"floor: each benchmark is compared with the mean of the floor's runs just before and "
+        f"just after it (the floor's runs, in order: {runs_rps} req/s)"
+    )
     print(
         "other work: CPU used by processes other than ours (gunicorn, the Celery worker, this "
         "client, wrk, the bench database's PostgreSQL backends, Redis), as a share of all CPUs"
@@ -1403,6 +1415,53 @@ def run(
         queries = count_queries(args, fx)
         drain(args, "the in-process requests")
 
+        # The floor: same server, same run, with a signed-in session (the expert's). It is
+        # measured before the posts, between the posts and the accepts, and after the
+        # accepts (once the worker has drained), and each benchmark is compared with the
+        # mean of the two floors around it: the machine's speed drifts within minutes.
+        cookie = bp.session_cookie(fx.expert)
+        url = f"http://127.0.0.1:{port}{FLOOR_PATH}"
+        floors: list[float] = []
+
+        def floor_run(when: str, *, settle_first: bool = True) -> bp.WrkResult:
+            n_rows = min(20, Question.objects.count())
+            floor_page = bp.Page(
+                "floor",
+                "Floor",
+                FLOOR_PATH,
+                "floor",
+                200,
+                bp._count_check('<li><a href="/q/', n_rows),
+            )
+            bp.check_urls(port, [floor_page], {"expert": cookie}, f"before the floor run ({when})")
+            # Runs leave dead rows behind (webhook events, notifications, payments): vacuum
+            # now, and let PostgreSQL's own autovacuum finish, so it does not work on this
+            # database during the floor (its CPU would count as ours and slow the floor).
+            # Not before the first run: the database is new, and statistics taken of its
+            # empty tables made the posts that followed a third slower (in PostgreSQL).
+            settle = settle_database() if settle_first else "no VACUUM: a new database"
+            print(
+                f"==> floor {when}: wrk {args.floor_conns} connections, {args.floor_duration:g} s "
+                f"({settle}) ...",
+                flush=True,
+            )
+            if args.floor_warmup > 0:
+                bp.run_wrk(wrk, url, cookie, args.floor_conns, args.floor_warmup, args.wrk_threads)
+            with others.measure() as other:
+                result = bp.run_wrk(
+                    wrk, url, cookie, args.floor_conns, args.floor_duration, args.wrk_threads
+                )
+            result.other_work_percent = other.get("percent")
+            result.cpu_ms_per_request = bp.cpu_per_request(other, result.requests)
+            print(
+                f"    {result.rps:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms",
+                flush=True,
+            )
+            return result
+
+        if "post" in args.wanted:
+            floors.append(floor_run("before the posts", settle_first=False).rps)
+
         if "post" in args.wanted:
             rng = random.Random(RANDOM_SEED)
             jobs = [
@@ -1448,35 +1507,8 @@ def run(
             print(f"    done in {prepared['seconds']:.1f} s", flush=True)
             drain(args, "the offer seed")
 
-        # The floor: same server, same run, with a signed-in session (the expert's).
-        n_rows = min(20, Question.objects.count())
-        floor_page = bp.Page(
-            "floor", "Floor", FLOOR_PATH, "floor", 200, bp._count_check('<li><a href="/q/', n_rows)
-        )
-        cookie = bp.session_cookie(fx.expert)
-        bp.check_urls(port, [floor_page], {"expert": cookie}, "before the floor run")
-        url = f"http://127.0.0.1:{port}{FLOOR_PATH}"
-        # The posts left dead rows behind (webhook events, notifications, payments): vacuum
-        # now, and let PostgreSQL's own autovacuum finish, so it does not work on this
-        # database during the floor (its CPU would count as ours and slow the floor).
-        settle = settle_database()
-        print(
-            f"==> floor: wrk {args.floor_conns} connections, {args.floor_duration:g} s "
-            f"(after VACUUM ANALYZE, {settle}) ...",
-            flush=True,
-        )
-        if args.floor_warmup > 0:
-            bp.run_wrk(wrk, url, cookie, args.floor_conns, args.floor_warmup, args.wrk_threads)
-        with others.measure() as other:
-            floor = bp.run_wrk(
-                wrk, url, cookie, args.floor_conns, args.floor_duration, args.wrk_threads
-            )
-        floor.other_work_percent = other.get("percent")
-        floor.cpu_ms_per_request = bp.cpu_per_request(other, floor.requests)
-        print(
-            f"    {floor.rps:,.1f} req/s, p50 {floor.p50_ms:.1f} ms, p99 {floor.p99_ms:.1f} ms",
-            flush=True,
-        )
+        floor = floor_run("between the benchmarks")
+        floors.append(floor.rps)
 
         if "accept" in args.wanted:
             jobs = [
@@ -1499,6 +1531,7 @@ def run(
                 f"{result.drain_seconds:.1f} s",
                 flush=True,
             )
+            floors.append(floor_run("after the accepts").rps)
 
         load_after = bp._load()
         others_end = other_benchmarks()
@@ -1512,8 +1545,11 @@ def run(
     tasks = worker_tasks(worker.log)  # the worker has stopped: its log is complete
     connection.close()
 
+    # Each benchmark against the mean of the floors just before and just after it.
     for r in runs:
-        r.ratio = r.rps / floor.rps if floor.rps else 0.0
+        around = floors[:2] if r.unit == "posts" else floors[-2:]
+        r.floor_rps = sum(around) / len(around)
+        r.ratio = r.rps / r.floor_rps if r.floor_rps else 0.0
     report = Report(
         started_at=started_at,
         machine={
@@ -1530,7 +1566,7 @@ def run(
         server=server_info,
         seed=seed_info,
         queries={k: asdict(q) for k, q in queries.items()},
-        floor=asdict(floor) | {"errors": floor.non_2xx_3xx},
+        floor=asdict(floor) | {"errors": floor.non_2xx_3xx, "runs_rps": floors},
         runs=runs,
         webhooks=asdict(state)
         | {"drained": drained, "worker_errors": worker_errors, "worker_tasks": tasks},

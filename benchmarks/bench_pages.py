@@ -7,7 +7,7 @@ Steps (see benchmarks/README.md):
      100,000 questions of which 1,000 are assigned threads of 50 messages (reused on later
      runs; `--fresh` drops and re-seeds it);
   2. collectstatic into a temporary folder, then gunicorn with DJANGO_ENV=production
-     (2 sync workers by default) on a free port of 127.0.0.1;
+     (sync workers, as many as the Dockerfile runs) on a free port of 127.0.0.1;
   3. logged-in sessions (cached_db, Redis db 13) for the bench expert and customer, every
      URL checked for its status and content, SQL queries per request counted in-process;
   4. wrk from the same machine: a warm-up, then each URL at 50 connections (throughput)
@@ -82,6 +82,13 @@ _WORD_TEXT = (
 WORDS = _WORD_TEXT.split()
 
 
+def production_workers() -> int:
+    """The gunicorn workers production runs (the Dockerfile's CMD; docker-compose.yml says
+    the same), so the benchmarks serve the app as production does. 2 if it names none."""
+    found = re.search(r'"--workers",\s*"(\d+)"', (ROOT / "Dockerfile").read_text())
+    return int(found.group(1)) if found else 2
+
+
 # --- Command line ----------------------------------------------------------------
 
 
@@ -97,7 +104,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--throughput-conns", type=int, default=50, help="connections, throughput runs")
     p.add_argument("--latency-conns", type=int, default=8, help="connections, latency runs")
     p.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (-t)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=production_workers(),
+        help="gunicorn workers (default: as the Dockerfile runs production)",
+    )
     p.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
     p.add_argument("--threads", type=int, default=4, help="threads per worker with gthread")
     p.add_argument(
