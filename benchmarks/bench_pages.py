@@ -865,7 +865,9 @@ def cpu_per_request(measured: dict[str, float], requests: int) -> dict[str, floa
     """CPU milliseconds per request of each group of our processes, from `OtherWork.measure`."""
     if not requests:
         return {}
-    return {key[3:]: ms / requests for key, ms in measured.items() if key.startswith("ms:")}
+    return {
+        key[3:]: max(0.0, ms) / requests for key, ms in measured.items() if key.startswith("ms:")
+    }
 
 
 def wait_idle(max_seconds: float) -> float | None:
