@@ -90,18 +90,23 @@ def test_a_new_process_reads_every_panel_in_one_round_trip(
         assert key.encode() in trips[0]
 
 
-def test_a_new_service_shows_in_the_offer_form_kept_by_the_process(
-    world, due_question, phone_call, panel_round_trips
-):
-    page(world.expert, due_question)
-    assert "Written report" not in page(world.expert, due_question)  # kept by the process
-    ServiceTemplate.objects.create(
-        category=world.category,
+def add_written_report(category) -> ServiceTemplate:
+    """A service the category's offer form did not list before."""
+    return ServiceTemplate.objects.create(
+        category=category,
         kind=ServiceKind.DOCUMENT_REVIEW,
         name="Written report",
         description="Two pages",
         usual_price_minor=3000,
     )
+
+
+def test_a_new_service_shows_in_the_offer_form_kept_by_the_process(
+    world, due_question, phone_call, panel_round_trips
+):
+    page(world.expert, due_question)
+    assert "Written report" not in page(world.expert, due_question)  # kept by the process
+    add_written_report(world.category)
     assert "Written report" in page(world.expert, due_question)
     html, trips = load(world.expert, due_question, panel_round_trips)
     assert "Written report" in html and len(trips) == 1
@@ -117,13 +122,7 @@ def test_a_process_that_kept_an_older_offer_form_shows_the_new_service(
     page(world.expert, due_question)
     this_process = panels._kept
     new_process(monkeypatch)  # the other worker
-    ServiceTemplate.objects.create(
-        category=world.category,
-        kind=ServiceKind.DOCUMENT_REVIEW,
-        name="Written report",
-        description="Two pages",
-        usual_price_minor=3000,
-    )
+    add_written_report(world.category)
     assert "Written report" in page(world.expert, due_question)
     monkeypatch.setattr(panels, "_kept", this_process)
     html, trips = load(world.expert, due_question, panel_round_trips)
