@@ -7,9 +7,10 @@ statements off, so PostgreSQL parses and plans every statement again. For the qu
 page's four-table read that is 0.2-0.35 ms of planning against 0.05 ms of execution,
 measured on the page benchmark's data: more than the page's own Python work above the
 floor's. `prepared_cursor()` runs a statement through psycopg's server-side binding with
-`prepare=True`: the first run on a connection prepares it (one protocol message more, no
-extra round trip), later runs send only its name and values, and PostgreSQL keeps the plan
-(a generic plan after five runs, when it is no worse than the custom ones).
+`prepare=True`: the first run on a connection prepares it (one round trip more, once),
+later runs send only its name and values, and PostgreSQL keeps the plan (a generic plan
+after five runs, when it is no worse than the custom ones; a statement whose best plan
+depends on a value, e.g. a status matching a partial index, should have it in its SQL).
 
 Only statements sent through `prepared_cursor()` are prepared. Everything else keeps
 Django's client-side binding (settings.py sets the database's `prepare_threshold` so high
