@@ -12,10 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Field, ForeignKey, Model, Q, QuerySet
+from django.db.models import Field, Q, QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
+from marketplace.compiled import CompiledQuery
 from marketplace.errors import NotFound
 from marketplace.models import Category, ExpertProfile, User
 from marketplace.prepared import prepared_cursor
@@ -161,18 +162,17 @@ def _expert_category_ids(user: User) -> set[int]:
     return set(profile.categories.values_list("pk", flat=True))
 
 
-# The question page's row: the question with its category, customer and expert. It is
-# read on every page view, and building this select_related query in the ORM cost a
-# millisecond of CPU a view (two thirds of the question page's extra over a plain page),
-# while the database answers it in a fraction of that. So the statement and its
-# converters are built once per process from the models' fields (a new column is picked
-# up on the next start), and each view runs it and builds the instances as the ORM does
-# (Model.from_db, with the fields' database converters). Every view reads it fresh.
-_PEOPLE_JOINS = (
-    (Question, "q", None, ""),
-    (Category, "c", "category", "JOIN {table} c ON c.{pk} = q.{fk}"),
-    (User, "cu", "customer", "JOIN {table} cu ON cu.{pk} = q.{fk}"),
-    (User, "ex", "expert", "LEFT JOIN {table} ex ON ex.{pk} = q.{fk}"),
+# The question page's row: the question with its category, customer and expert, read on
+# every page view. Building this select_related query in the ORM cost a millisecond of CPU
+# a view, while the database answers it in a fraction of that: marketplace.compiled builds
+# it once per process (and PostgreSQL plans it once per connection). Every view reads it
+# fresh.
+_QUESTION_WITH_PEOPLE = CompiledQuery(
+    lambda question_id: (
+        Question.objects.select_related("category", "customer", "expert")
+        .filter(pk=question_id)
+        .order_by()
+    )
 )
 
 
@@ -195,82 +195,10 @@ def _converted(values: list[Any], converters: tuple[tuple[int, Any, Any], ...]) 
     return values
 
 
-@dataclass(frozen=True)
-class _RowPart:
-    model: type[Model]
-    relation: str | None  # the relation on Question it fills; None for the question
-    start: int  # its columns in the row: [start, end)
-    end: int
-    pk_index: int  # NULL there: the LEFT JOIN found nothing
-    attnames: tuple[str, ...]
-    converters: tuple[tuple[int, Any, Any], ...]  # (column, converter, its Col), as the ORM
-
-
-@dataclass(frozen=True)
-class _RowPlan:
-    sql: str
-    parts: tuple[_RowPart, ...]
-
-
-@functools.cache
-def _question_row_plan(vendor: str) -> _RowPlan:
-    qn = connection.ops.quote_name
-    select: list[str] = []
-    joins: list[str] = []
-    parts = []
-    for model, alias, relation, join in _PEOPLE_JOINS:
-        fields = model._meta.concrete_fields
-        start = len(select)
-        select.extend(f"{alias}.{qn(f.column)}" for f in fields)
-        parts.append(
-            _RowPart(
-                model=model,
-                relation=relation,
-                start=start,
-                end=len(select),
-                pk_index=[f.attname for f in fields].index(model._meta.pk.attname),
-                attnames=tuple(f.attname for f in fields),
-                converters=_field_converters(fields, alias),
-            )
-        )
-        if relation is not None:
-            fk = Question._meta.get_field(relation)
-            assert isinstance(fk, ForeignKey)
-            joins.append(
-                join.format(
-                    table=qn(model._meta.db_table), pk=qn(model._meta.pk.column), fk=qn(fk.column)
-                )
-            )
-    # Names come from the models, quoted; the question's id is a parameter.
-    sql = (
-        f"SELECT {', '.join(select)} FROM {qn(Question._meta.db_table)} q "  # noqa: S608
-        f"{' '.join(joins)} WHERE q.{qn(Question._meta.pk.column)} = %s"
-    )
-    return _RowPlan(sql, tuple(parts))
-
-
 def question_with_people(question_id: int) -> Question | None:
     """The question with category, customer and expert loaded (as select_related would),
     or None."""
-    plan = _question_row_plan(connection.vendor)
-    with prepared_cursor() as cursor:
-        cursor.execute(plan.sql, [question_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    question: Question | None = None
-    for part in plan.parts:
-        values = list(row[part.start : part.end])
-        instance = None
-        if values[part.pk_index] is not None:
-            instance = part.model.from_db(
-                connection.alias, part.attnames, _converted(values, part.converters)
-            )
-        if part.relation is None:
-            question = instance  # type: ignore[assignment]
-        else:
-            # Fills the relation's cache, as select_related does (None: no expert yet).
-            setattr(question, part.relation, instance)
+    question: Question | None = _QUESTION_WITH_PEOPLE.first(question_id)
     return question
 
 

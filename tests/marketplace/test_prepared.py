@@ -80,7 +80,10 @@ def test_the_question_page_read_is_prepared_and_complete(question):
     got = question_with_people(question.pk)
     again = question_with_people(question.pk)
     assert got == again == question and again.category.name and again.customer.email
-    assert any('WHERE q."id" = $1' in s for s in _prepared_statements())
+    assert any(
+        'JOIN "marketplace_category"' in s and 'WHERE "questions_question"."id" = $1' in s
+        for s in _prepared_statements()
+    )
 
 
 @pytest.mark.django_db(transaction=True)
