@@ -174,7 +174,7 @@ def premium_panel(request: HttpRequest, access: QuestionAccess) -> Panel | None:
         )
 
     _, entry = panels.cached(request, key, keep=True, valid=fresh)
-    if entry is not None and fresh(entry):
+    if fresh(entry):
         html = entry["html"]
     else:
         panel = _premium_panel(request, access)
