@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from marketplace import ratelimit
+from marketplace import ratelimit, rowwrites
 from marketplace.compiled import CompiledQuery
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import User
@@ -178,13 +178,16 @@ def _payment_transition(payment: Payment, to: str, *, source: str, **fields: Any
     """Move a locked payment to `to`, or refuse. The one place a payment status is set."""
     if to not in PAYMENT_TRANSITIONS[payment.status]:
         raise InvalidTransition(f"A {payment.status} payment cannot become {to}.")
-    PaymentEvent.objects.create(
+    event = PaymentEvent(
         payment=payment, from_status=payment.status, to_status=to, source=source[:40]
     )
     payment.status = to
     for name, value in fields.items():
         setattr(payment, name, value)
-    payment.save(update_fields=["status", *fields.keys()])
+    # One statement: the event and the payment.
+    rowwrites.write_together(
+        rowwrites.insert(event), rowwrites.update(payment, ["status", *fields.keys()])
+    )
 
 
 # The reads of every charge, compiled once per process (marketplace.compiled).

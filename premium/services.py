@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace import notifications, payout_levels, presence, ratelimit
+from marketplace import notifications, payout_levels, presence, ratelimit, rowwrites
 from marketplace.compiled import CompiledQuery
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import ExpertProfile, NotificationKind, User
@@ -236,7 +236,7 @@ def _transition(
             messages.get(offer.status, f"This offer cannot become {to}."),
             code=f"offer_{offer.status}",
         )
-    OfferEvent.objects.create(
+    event = OfferEvent(
         offer=offer, actor=actor, from_status=offer.status, to_status=to, note=note[:500]
     )
     offer.status = to
@@ -244,9 +244,11 @@ def _transition(
         fields.setdefault("closed_at", timezone.now())
     for name, value in fields.items():
         setattr(offer, name, value)
-    offer.save(update_fields=["status", *fields.keys()])
+    # One statement: the event, the offer, and (touch) the question's poll version.
+    writes = [rowwrites.insert(event), rowwrites.update(offer, ["status", *fields.keys()])]
     if touch:
-        question_services.question_touch(question_id=offer.question_id)
+        writes.append(question_services.question_touch_write(question_id=offer.question_id))
+    rowwrites.write_together(*writes)
 
 
 def _offer_url(offer: Offer) -> str:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import urlize
 from django.utils.text import Truncator
 
-from marketplace import dispatch, notifications, presence, ratelimit
+from marketplace import dispatch, notifications, presence, ratelimit, rowwrites
 from marketplace.compiled import CompiledQuery
 from marketplace.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from marketplace.models import (
@@ -66,22 +66,26 @@ def _transition(
     question.status = to
     for name, value in fields.items():
         setattr(question, name, value)
-    _save_moving_version(question, [*fields.keys(), "status"])
-    QuestionEvent.objects.create(
+    event = QuestionEvent(
         question=question, actor=actor, from_status=current, to_status=to, note=note
+    )
+    # One statement: the question, its poll version and the event.
+    rowwrites.write_together(
+        _update_moving_version(question, [*fields.keys(), "status"]), rowwrites.insert(event)
     )
     return question
 
 
-def _save_moving_version(question: Question, fields: list[str]) -> None:
-    """Save `fields` of a question locked in this transaction and move its poll version.
+def _update_moving_version(question: Question, fields: list[str]) -> rowwrites.Write:
+    """The UPDATE of `fields` of a question locked in this transaction that moves its poll
+    version: one added in the database; the instance's version is then the one read under
+    the lock plus one, without reading it back (the lock kept anyone else from moving it)."""
+    return rowwrites.update(question, fields, add_one=["version"])
 
-    The UPDATE adds one in the database; the instance's version is the one read under the
-    lock plus one, without reading it back (the lock kept anyone else from moving it)."""
-    read = question.version
-    question.version = F("version") + 1
-    question.save(update_fields=[*fields, "version"])
-    question.version = read + 1
+
+def _save_moving_version(question: Question, fields: list[str]) -> None:
+    """Save `fields` of a locked question and move its poll version (see above)."""
+    rowwrites.write_together(_update_moving_version(question, fields))
 
 
 def _clean_text(value: str, *, field: str, max_chars: int) -> str:
@@ -567,7 +571,12 @@ def question_dispute_evidence(*, payment: Payment) -> dict[str, object] | None:
 def question_touch(*, question_id: int) -> None:
     """Something about the question changed that viewers should see (an offer): the
     poll's version moves."""
-    Question.objects.filter(pk=question_id).update(version=F("version") + 1)
+    rowwrites.write_together(question_touch_write(question_id=question_id))
+
+
+def question_touch_write(*, question_id: int) -> rowwrites.Write:
+    """question_touch's write, for a caller that sends it with its own (one statement)."""
+    return rowwrites.add_one(Question, question_id, "version")
 
 
 @transaction.atomic(savepoint=False)
