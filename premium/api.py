@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -41,6 +43,16 @@ class OfferOutput(serializers.ModelSerializer):
             "cancel_reason",
             "charge_failure",
         ]
+
+
+# Building a ModelSerializer's fields from the model costs about 0.6 ms a time, more
+# than the rest of its work: one instance builds them once, and each answer is that
+# instance's representation of the offer (its fields keep no per-offer state).
+_OFFER_OUTPUT = OfferOutput()
+
+
+def _offer_data(offer: Offer) -> dict[str, Any]:
+    return dict(_OFFER_OUTPUT.to_representation(offer))
 
 
 class TemplateOutput(serializers.ModelSerializer):
@@ -98,7 +110,7 @@ class QuestionOffersApi(APIView):
             price_minor=d["price_minor"],
             description=d["description"],
         )
-        return Response(OfferOutput(offer).data, status=status.HTTP_201_CREATED)
+        return Response(_offer_data(offer), status=status.HTTP_201_CREATED)
 
 
 class OfferAcceptApi(APIView):
@@ -110,7 +122,7 @@ class OfferAcceptApi(APIView):
             return Response(
                 {"error": exc.code, "detail": exc.message}, status=status.HTTP_402_PAYMENT_REQUIRED
             )
-        body = dict(OfferOutput(offer).data)
+        body = _offer_data(offer)
         body["payment"] = {
             "status": payment.status,
             "amount_minor": payment.amount_minor,
@@ -151,7 +163,7 @@ class OfferActionApi(APIView):
         elif self.action == "refund":
             services.offer_refund_request(offer_id=offer_id, customer=user, reason=reason)
         offer = Offer.objects.get(pk=offer_id)
-        return Response(OfferOutput(offer).data)
+        return Response(_offer_data(offer))
 
 
 class CatalogApi(APIView):

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace import payout_levels
+from marketplace import payout_levels, rowwrites
+from marketplace.compiled import CompiledQuery
 from marketplace.models import ExpertProfile
 from marketplace.money import Money
 from payments import services as payment_services
@@ -25,6 +26,16 @@ from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from .models import Question, QuestionStatus
 
 MIN_STARS_FOR_CREDIT = 3
+
+# The question's succeeded payment, locked; compiled once per process (marketplace.compiled):
+# it is on every credit. One at most: a reference has one live payment.
+_PAID_LOCKED = CompiledQuery(
+    lambda reference: (
+        Payment.objects.select_for_update()
+        .filter(reference=reference, status=PaymentStatus.SUCCEEDED)
+        .order_by()[:1]
+    )
+)
 
 
 def credit_key(question_id: int) -> str:
@@ -112,11 +123,7 @@ def question_credit(
     if amount.funded_by == "payment":
         # Locked here, so payments does not read it again (a refund or a chargeback that
         # changes it waits for this credit, or this credit sees it changed).
-        payment = (
-            Payment.objects.select_for_update()
-            .filter(reference=payment_reference(question.pk), status=PaymentStatus.SUCCEEDED)
-            .first()
-        )
+        payment = _PAID_LOCKED.first(payment_reference(question.pk))
         if payment is None:
             return False
     txn = payment_services.expert_credit(
@@ -140,7 +147,8 @@ def question_credit(
         return False
     if level is not None:
         payout_levels.boosts_consume(level)
-    Question.objects.filter(pk=question.pk).update(credited_at=timezone.now())
+    question.credited_at = timezone.now()
+    rowwrites.write_together(rowwrites.update(question, ["credited_at"]))
     return True
 
 
