@@ -9,16 +9,19 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.money import DEFAULT_CURRENCY, format_minor
+from marketplace.prepared import prepared_cursor
 
 M = TypeVar("M", bound=models.Model)
 
 
-def insert_once(obj: models.Model, *, unique_field: str | None) -> bool:
+def insert_once(
+    obj: models.Model, *, unique_field: str | None, child: tuple[models.Model, str] | None = None
+) -> bool:
     """INSERT `obj` unless a row with its `unique_field` exists: one statement
     (`ON CONFLICT DO NOTHING RETURNING`), no savepoint, safe inside a transaction.
     `unique_field=None`: unless it would break any unique constraint (partial ones too).
@@ -26,8 +29,60 @@ def insert_once(obj: models.Model, *, unique_field: str | None) -> bool:
     Returns True (and sets the pk) when this call inserted it. A concurrent insert of the
     same value that has not committed yet makes this one wait for it, as a unique index
     does; if it then commits, this returns False.
+
+    `child`: (a new row, its foreign key to `obj`), inserted too when `obj` is, with that
+    key set to `obj`'s new pk: in the same statement on PostgreSQL (a data-modifying WITH),
+    right after elsewhere. E.g. a payment and its first event.
     """
-    return bool(insert_many_once([obj], unique_field=unique_field))
+    using = router.db_for_write(type(obj))
+    if child is None:
+        return bool(insert_many_once([obj], unique_field=unique_field))
+    if connections[using].vendor != "postgresql":
+        with transaction.atomic(using=using, savepoint=False):
+            inserted = bool(insert_many_once([obj], unique_field=unique_field))
+            if inserted:
+                row, key = child
+                setattr(row, key, obj)
+                row.save(force_insert=True, using=using)
+        return inserted
+    return _insert_once_with_child(obj, unique_field, *child)
+
+
+def _insert_once_with_child(
+    obj: models.Model, unique_field: str | None, row: models.Model, key: str
+) -> bool:
+    using = router.db_for_write(type(obj))
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    sql, params = _insert_sql([obj], unique_field, connection)
+    fk = row._meta.get_field(key)
+    if not isinstance(fk, models.ForeignKey) or fk.related_model is not type(obj):
+        raise ValueError(f"{key} is not a foreign key of {row._meta.label} to {obj._meta.label}")
+    assert obj._meta.pk is not None
+    others = [f for f in row._meta.concrete_fields if not f.primary_key and f is not fk]
+    params.extend(f.get_db_prep_save(f.pre_save(row, True), connection) for f in others)
+    columns = ", ".join(qn(f.column) for f in (fk, *others))
+    values = ", ".join(["%s"] * len(others))
+    # Identifiers come from the models' metadata (quoted); values are parameters. Every
+    # part of a WITH that writes runs to its end; the child's SELECT has a row only when
+    # the parent's INSERT inserted one.
+    sql = (
+        f"WITH parent AS ({sql}), child AS ("  # noqa: S608
+        f"INSERT INTO {qn(row._meta.db_table)} ({columns}) "
+        f"SELECT {qn(obj._meta.pk.column)}, {values} FROM parent) "
+        f"SELECT {qn(obj._meta.pk.column)} FROM parent"
+    )
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    if not found:
+        return False
+    for written in (obj, row):
+        written._state.adding = False
+        written._state.db = using
+    obj.pk = found[0][0]
+    setattr(row, key, obj)
+    return True
 
 
 def insert_many_once(objs: list[M], *, unique_field: str | None) -> list[M]:
@@ -37,9 +92,34 @@ def insert_many_once(objs: list[M], *, unique_field: str | None) -> list[M]:
     if not objs:
         return []
     model = type(objs[0])
-    meta = model._meta
     using = router.db_for_write(model)
     connection = connections[using]
+    sql, values = _insert_sql(objs, unique_field, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        rows = cursor.fetchall()
+    if unique_field is None:
+        # Only ever used with one object: which one was inserted is not in doubt.
+        if len(objs) > 1:
+            raise ValueError("insert_many_once without unique_field takes one object")
+        inserted = objs if rows else []
+        pks = [r[0] for r in rows]
+    else:
+        by_value = {getattr(obj, unique_field): obj for obj in objs}
+        inserted, pks = [], []
+        for pk, value in rows:
+            inserted.append(by_value[value])
+            pks.append(pk)
+    for obj, pk in zip(inserted, pks, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = using
+    return inserted
+
+
+def _insert_sql(objs: list[M], unique_field: str | None, connection: Any) -> tuple[str, list[Any]]:
+    """The INSERT ... ON CONFLICT DO NOTHING RETURNING of insert_many_once, with its values."""
+    meta = objs[0]._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
     pk_column = meta.pk.column if meta.pk is not None else "id"
@@ -62,26 +142,7 @@ def insert_many_once(objs: list[M], *, unique_field: str | None) -> list[M]:
         f"ON CONFLICT {target}DO NOTHING "
         f"RETURNING {qn(pk_column)}{returning}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        rows = cursor.fetchall()
-    if unique_field is None:
-        # Only ever used with one object: which one was inserted is not in doubt.
-        if len(objs) > 1:
-            raise ValueError("insert_many_once without unique_field takes one object")
-        inserted = objs if rows else []
-        pks = [r[0] for r in rows]
-    else:
-        by_value = {getattr(obj, unique_field): obj for obj in objs}
-        inserted, pks = [], []
-        for pk, value in rows:
-            inserted.append(by_value[value])
-            pks.append(pk)
-    for obj, pk in zip(inserted, pks, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = using
-    return inserted
+    return sql, values
 
 
 class GatewayCustomer(models.Model):

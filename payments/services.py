@@ -309,10 +309,9 @@ def payment_prepare(
             gateway=get_gateway().name,
             card=card,
         )
-        with transaction.atomic(savepoint=False):
-            inserted = insert_once(payment, unique_field=None)
-            if inserted:
-                PaymentEvent.objects.create(payment=payment, to_status="pending", source="charge")
+        # With its first event, in the same statement.
+        event = PaymentEvent(to_status="pending", source="charge")
+        inserted = insert_once(payment, unique_field=None, child=(event, "payment"))
         if not inserted:
             payment = _live_payment(reference)
             if payment is None:  # the live one failed meanwhile: the caller asks again

@@ -365,4 +365,4 @@ def test_an_accept_through_the_api_stays_within_its_query_budget(
     assert ledger.expert_balance(world.expert) == 2 * (1250 + 2000)
 
 
-QUERIES_PER_ACCEPT = 24
+QUERIES_PER_ACCEPT = 23

@@ -118,4 +118,4 @@ def test_a_paid_post_through_the_api_stays_within_its_query_budget(world, tasks_
     assert ledger.balance(ledger.clearing("local")) == 2 * 2500
 
 
-QUERIES_PER_PAID_POST = 23
+QUERIES_PER_PAID_POST = 21
