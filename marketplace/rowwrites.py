@@ -3,9 +3,9 @@ the locked row, the INSERT of its event row, the poll version it moves.
 
 Through the ORM each is a statement of its own, and building it costs more CPU than
 PostgreSQL spends running it (about 0.3-0.5 ms for a `save(update_fields=...)` or a
-`create()`, measured in-process on the accept path). Here the SQL of each write is built
-from the model's metadata, once per shape (model, fields) and process; on PostgreSQL they
-go together as one data-modifying WITH, prepared once per connection
+`create()`, measured in-process on the accept path). Here the SQL is built from the
+models' metadata, once per process for each sequence of shapes (model, fields), and on
+PostgreSQL the writes go together as one data-modifying WITH, prepared once per connection
 (`marketplace.prepared`). Every part of a WITH that writes runs to its end, whether its
 rows are read or not; all parts see the same snapshot, so two parts must not write the
 same row (none here does: each writes its own table's row).
@@ -142,18 +142,26 @@ def write_together(*writes: Write) -> None:
         _signal(post_save, w, using)
 
 
+# The WITH statement of each sequence of shapes, built once per process (PostgreSQL's).
+_STATEMENTS: dict[tuple[_Shape, ...], str] = {}
+
+
+def _statement(shapes: tuple[_Shape, ...], qn: Any) -> str:
+    sql = _STATEMENTS.get(shapes)
+    if sql is None:
+        parts = [f"w{i} AS ({shape.sql(qn)})" for i, shape in enumerate(shapes)]
+        # Which write gave which rows: the pks, as bigint whatever each table's pk type.
+        returned = " UNION ALL ".join(
+            f"SELECT {i}, {qn(_pk_column(shape))}::bigint FROM w{i}"  # noqa: S608
+            for i, shape in enumerate(shapes)
+        )
+        sql = _STATEMENTS[shapes] = f"WITH {', '.join(parts)} {returned}"
+    return sql
+
+
 def _together(writes: Sequence[Write], connection: Any, using: str) -> None:
-    qn = connection.ops.quote_name
-    parts, params = [], []
-    for i, w in enumerate(writes):
-        parts.append(f"w{i} AS ({w.shape.sql(qn)})")
-        params.extend(w.params(connection))
-    # Which write gave which rows: the pks, as bigint whatever each table's pk type.
-    returned = " UNION ALL ".join(
-        f"SELECT {i}, {qn(_pk_column(w))}::bigint FROM w{i}"  # noqa: S608
-        for i, w in enumerate(writes)
-    )
-    sql = f"WITH {', '.join(parts)} {returned}"
+    sql = _statement(tuple(w.shape for w in writes), connection.ops.quote_name)
+    params = [value for w in writes for value in w.params(connection)]
     with prepared_cursor(using) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -203,8 +211,8 @@ def _written(w: Write, pk: Any, using: str) -> None:
         setattr(obj, f.attname, getattr(obj, f.attname) + 1)
 
 
-def _pk_column(w: Write) -> str:
-    pk = w.shape.model._meta.pk
+def _pk_column(shape: _Shape) -> str:
+    pk = shape.model._meta.pk
     assert pk is not None
     return str(pk.column)
 
