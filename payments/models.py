@@ -45,13 +45,12 @@ def insert_once(
                 setattr(row, key, obj)
                 row.save(force_insert=True, using=using)
         return inserted
-    return _insert_once_with_child(obj, unique_field, *child)
+    return _insert_once_with_child(obj, unique_field, *child, using=using)
 
 
 def _insert_once_with_child(
-    obj: models.Model, unique_field: str | None, row: models.Model, key: str
+    obj: models.Model, unique_field: str | None, row: models.Model, key: str, *, using: str
 ) -> bool:
-    using = router.db_for_write(type(obj))
     connection = connections[using]
     qn = connection.ops.quote_name
     sql, params = _insert_sql([obj], unique_field, connection)
